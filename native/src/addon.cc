@@ -1,0 +1,593 @@
+// The N-API surface, and nothing else: argument conversion, errors, async plumbing.
+// All I/O lives in the plain C++ classes it wraps.
+#include <napi.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include <functional>
+#include <memory>
+
+#include "aligned_buffer.h"
+#include "copy_range.h"
+#include "file.h"
+#include "fs_ops.h"
+#include "sys_error.h"
+#include "xxh64.h"
+
+namespace {
+
+using sm::SysError;
+
+// {code, errno, syscall, path, message}, as Node's fs errors; errno negative like libuv's.
+// rawPath keeps the exact bytes when the path is not valid UTF-8.
+Napi::Error toJsError(Napi::Env env, const SysError& e) {
+  Napi::Error err = Napi::Error::New(env, e.what());
+  err.Set("code", e.code());
+  err.Set("errno", Napi::Number::New(env, -e.err));
+  err.Set("syscall", e.syscall);
+  if (!e.path.empty()) {
+    std::string shown = sm::displayPath(e.path);
+    err.Set("path", shown);
+    if (shown != e.path) err.Set("rawPath", Napi::Buffer<char>::Copy(env, e.path.data(), e.path.size()));
+  }
+  return err;
+}
+
+// Runs fn, turning a SysError into the JS exception above.
+template <typename Fn>
+auto guard(Napi::Env env, Fn&& fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const SysError& e) {
+    throw toJsError(env, e);
+  }
+}
+
+// A path argument: a Buffer (any bytes) or a string (UTF-8). NUL bytes are refused.
+std::string pathArg(const Napi::Value& v, const char* what) {
+  std::string s;
+  if (v.IsBuffer()) {
+    auto b = v.As<Napi::Buffer<char>>();
+    s.assign(b.Data(), b.Length());
+  } else if (v.IsString()) {
+    s = v.As<Napi::String>().Utf8Value();
+  } else {
+    throw Napi::TypeError::New(v.Env(), std::string(what) + " must be a Buffer or a string");
+  }
+  if (s.find('\0') != std::string::npos)
+    throw Napi::TypeError::New(v.Env(), std::string(what) + " must not contain NUL bytes");
+  if (s.empty()) throw toJsError(v.Env(), SysError(ENOENT, what, ""));
+  return s;
+}
+
+uint64_t u64Arg(const Napi::Value& v, const char* what) {
+  if (v.IsBigInt()) {
+    bool lossless;
+    return v.As<Napi::BigInt>().Uint64Value(&lossless);
+  }
+  if (!v.IsNumber() || v.As<Napi::Number>().DoubleValue() < 0)
+    throw Napi::TypeError::New(v.Env(), std::string(what) + " must be a non-negative number");
+  return static_cast<uint64_t>(v.As<Napi::Number>().Int64Value());
+}
+
+int64_t i64Arg(const Napi::Value& v, const char* what) {
+  if (v.IsBigInt()) {
+    bool lossless;
+    return v.As<Napi::BigInt>().Int64Value(&lossless);
+  }
+  if (!v.IsNumber()) throw Napi::TypeError::New(v.Env(), std::string(what) + " must be a number or bigint");
+  return v.As<Napi::Number>().Int64Value();
+}
+
+Napi::Object optionsArg(const Napi::CallbackInfo& info, size_t i) {
+  if (info.Length() > i && info[i].IsObject()) return info[i].As<Napi::Object>();
+  return Napi::Object::New(info.Env());
+}
+
+bool boolOpt(const Napi::Object& o, const char* key, bool dflt) {
+  Napi::Value v = o.Get(key);
+  return v.IsUndefined() ? dflt : v.ToBoolean().Value();
+}
+
+uint64_t u64Opt(const Napi::Object& o, const char* key, uint64_t dflt) {
+  Napi::Value v = o.Get(key);
+  return v.IsUndefined() ? dflt : u64Arg(v, key);
+}
+
+// Seconds + nanoseconds as one bigint of nanoseconds, without overflowing for far dates.
+Napi::BigInt nsBigInt(Napi::Env env, int64_t sec, uint32_t nsec) {
+  __int128 ns = static_cast<__int128>(sec) * 1000000000 + nsec;
+  int sign = ns < 0;
+  unsigned __int128 mag = sign ? -static_cast<unsigned __int128>(ns) : static_cast<unsigned __int128>(ns);
+  uint64_t words[2] = {static_cast<uint64_t>(mag), static_cast<uint64_t>(mag >> 64)};
+  return Napi::BigInt::New(env, sign, words[1] ? 2 : 1, words);
+}
+
+sm::Timespec timespecFromNs(const Napi::Value& v, const char* what) {
+  if (v.IsNull() || v.IsUndefined()) return {0, UTIME_OMIT};
+  int64_t ns = i64Arg(v, what);
+  int64_t sec = ns / 1000000000, nsec = ns % 1000000000;
+  if (nsec < 0) sec -= 1, nsec += 1000000000;
+  return {sec, nsec};
+}
+
+Napi::Object statToJs(Napi::Env env, const sm::FileStat& s) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("dev", Napi::Number::New(env, static_cast<double>(s.dev)));
+  o.Set("ino", Napi::BigInt::New(env, s.ino));
+  o.Set("mode", s.mode);
+  o.Set("nlink", s.nlink);
+  o.Set("uid", s.uid);
+  o.Set("gid", s.gid);
+  o.Set("rdev", Napi::Number::New(env, static_cast<double>(s.rdev)));
+  o.Set("size", Napi::Number::New(env, static_cast<double>(s.size)));
+  o.Set("blocks", Napi::Number::New(env, static_cast<double>(s.blocks)));
+  o.Set("blksize", s.blksize);
+  o.Set("atimeNs", nsBigInt(env, s.atimeSec, s.atimeNsec));
+  o.Set("mtimeNs", nsBigInt(env, s.mtimeSec, s.mtimeNsec));
+  o.Set("ctimeNs", nsBigInt(env, s.ctimeSec, s.ctimeNsec));
+  o.Set("birthtimeNs", nsBigInt(env, s.btimeSec, s.btimeNsec));
+  return o;
+}
+
+// Runs `work` on the libuv pool and settles a promise with `toJs(result)`. `keep` pins the
+// JS objects (buffers, files) the work touches until it is done.
+template <typename R>
+class Job : public Napi::AsyncWorker {
+ public:
+  using Work = std::function<R()>;
+  using ToJs = std::function<Napi::Value(Napi::Env, R&)>;
+  static Napi::Promise run(Napi::Env env, Work work, ToJs toJs, std::vector<Napi::Value> keep = {}) {
+    auto* job = new Job(env, std::move(work), std::move(toJs));
+    for (auto& v : keep) job->keep_.push_back(Napi::Persistent(v));
+    job->Queue();
+    return job->deferred_.Promise();
+  }
+
+ private:
+  Job(Napi::Env env, Work work, ToJs toJs)
+      : Napi::AsyncWorker(env, "stripemover"), deferred_(Napi::Promise::Deferred::New(env)),
+        work_(std::move(work)), toJs_(std::move(toJs)) {}
+  void Execute() override {
+    try {
+      result_ = std::make_unique<R>(work_());
+    } catch (const SysError& e) {
+      error_ = std::make_unique<SysError>(e);
+    } catch (const std::exception& e) {
+      SetError(e.what());
+    }
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (error_) return deferred_.Reject(toJsError(env, *error_).Value());
+    try {
+      deferred_.Resolve(toJs_(env, *result_));
+    } catch (const Napi::Error& e) {
+      deferred_.Reject(e.Value());
+    }
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+  Napi::Promise::Deferred deferred_;
+  Work work_;
+  ToJs toJs_;
+  std::unique_ptr<R> result_;
+  std::unique_ptr<SysError> error_;
+  std::vector<Napi::Reference<Napi::Value>> keep_;
+};
+
+// ---- Xxh64 ---------------------------------------------------------------------------
+
+class Xxh64Wrap : public Napi::ObjectWrap<Xxh64Wrap> {
+ public:
+  static Napi::Function define(Napi::Env env) {
+    return DefineClass(env, "Xxh64",
+                       {InstanceMethod<&Xxh64Wrap::update>("update"), InstanceMethod<&Xxh64Wrap::digest>("digest")});
+  }
+  explicit Xxh64Wrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Xxh64Wrap>(info) {
+    hash_ = sm::Xxh64(info.Length() > 0 ? u64Arg(info[0], "seed") : 0);
+  }
+  sm::Xxh64& hash() { return hash_; }
+
+ private:
+  Napi::Value update(const Napi::CallbackInfo& info) {
+    if (!info[0].IsTypedArray()) throw Napi::TypeError::New(info.Env(), "update() takes a Buffer or Uint8Array");
+    auto a = info[0].As<Napi::Uint8Array>();
+    hash_.update(a.Data(), a.ByteLength());
+    return info.This();
+  }
+  Napi::Value digest(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), sm::Xxh64::hex(hash_.digest())); }
+  sm::Xxh64 hash_;
+};
+
+// ---- File ----------------------------------------------------------------------------
+
+class FileWrap : public Napi::ObjectWrap<FileWrap> {
+ public:
+  static Napi::Function define(Napi::Env env) {
+    return DefineClass(env, "File",
+                       {
+                           InstanceAccessor<&FileWrap::fd>("fd"),
+                           InstanceAccessor<&FileWrap::direct>("direct"),
+                           InstanceAccessor<&FileWrap::ioCounts>("ioCounts"),
+                           InstanceMethod<&FileWrap::read>("read"),
+                           InstanceMethod<&FileWrap::write>("write"),
+                           InstanceMethod<&FileWrap::readAsync>("readAsync"),
+                           InstanceMethod<&FileWrap::writeAsync>("writeAsync"),
+                           InstanceMethod<&FileWrap::dataExtents>("dataExtents"),
+                           InstanceMethod<&FileWrap::fsync>("fsync"),
+                           InstanceMethod<&FileWrap::fdatasync>("fdatasync"),
+                           InstanceMethod<&FileWrap::truncate>("truncate"),
+                           InstanceMethod<&FileWrap::allocate>("allocate"),
+                           InstanceMethod<&FileWrap::punchHole>("punchHole"),
+                           InstanceMethod<&FileWrap::stat>("stat"),
+                           InstanceMethod<&FileWrap::close>("close"),
+                       });
+  }
+
+  // new File(path, flags, mode, { direct, alignment })
+  explicit FileWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FileWrap>(info) {
+    Napi::Env env = info.Env();
+    std::string path = pathArg(info[0], "path");
+    sm::OpenOptions o;
+    o.flags = static_cast<int>(u64Arg(info[1], "flags"));
+    o.mode = static_cast<mode_t>(info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Uint32Value() : 0644);
+    Napi::Object opts = optionsArg(info, 3);
+    o.direct = boolOpt(opts, "direct", false);
+    o.alignment = u64Opt(opts, "alignment", 4096);
+    file_ = guard(env, [&] { return std::make_shared<sm::File>(path, o); });
+  }
+
+  static sm::File& unwrap(const Napi::Value& v, const char* what) {
+    if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(constructor->Value()))
+      throw Napi::TypeError::New(v.Env(), std::string(what) + " must be a File");
+    return *Unwrap(v.As<Napi::Object>())->file_;
+  }
+  static std::shared_ptr<sm::File> shared(const Napi::Value& v) { return Unwrap(v.As<Napi::Object>())->file_; }
+  static Napi::FunctionReference* constructor;
+
+ private:
+  struct Span {
+    char* data;
+    size_t len;
+    uint64_t position;
+  };
+  // (buffer, offset, length, position): the slice of buffer to transfer and the file position.
+  static Span span(const Napi::CallbackInfo& info) {
+    if (!info[0].IsTypedArray()) throw Napi::TypeError::New(info.Env(), "buffer must be a Buffer or Uint8Array");
+    auto a = info[0].As<Napi::Uint8Array>();
+    uint64_t off = info.Length() > 1 && !info[1].IsUndefined() ? u64Arg(info[1], "offset") : 0;
+    uint64_t len = info.Length() > 2 && !info[2].IsUndefined() ? u64Arg(info[2], "length") : a.ByteLength() - off;
+    if (off > a.ByteLength() || len > a.ByteLength() - off)
+      throw Napi::RangeError::New(info.Env(), "offset/length outside the buffer");
+    uint64_t pos = info.Length() > 3 ? u64Arg(info[3], "position") : 0;
+    return {reinterpret_cast<char*>(a.Data()) + off, static_cast<size_t>(len), pos};
+  }
+  Napi::Value fd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), file_->fd()); }
+  Napi::Value direct(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), file_->direct()); }
+  Napi::Value ioCounts(const Napi::CallbackInfo& info) {
+    Napi::Object o = Napi::Object::New(info.Env());
+    o.Set("directBytes", Napi::Number::New(info.Env(), static_cast<double>(file_->directBytes())));
+    o.Set("bufferedBytes", Napi::Number::New(info.Env(), static_cast<double>(file_->bufferedBytes())));
+    return o;
+  }
+  Napi::Value read(const Napi::CallbackInfo& info) {
+    Span s = span(info);
+    return Napi::Number::New(info.Env(), static_cast<double>(guard(info.Env(), [&] { return file_->read(s.data, s.len, s.position); })));
+  }
+  Napi::Value write(const Napi::CallbackInfo& info) {
+    Span s = span(info);
+    guard(info.Env(), [&] { file_->write(s.data, s.len, s.position); });
+    return Napi::Number::New(info.Env(), static_cast<double>(s.len));
+  }
+  Napi::Value readAsync(const Napi::CallbackInfo& info) {
+    Span s = span(info);
+    auto f = file_;
+    return Job<size_t>::run(
+        info.Env(), [f, s] { return f->read(s.data, s.len, s.position); },
+        [](Napi::Env env, size_t& n) { return Napi::Number::New(env, static_cast<double>(n)); }, {info[0], info.This()});
+  }
+  Napi::Value writeAsync(const Napi::CallbackInfo& info) {
+    Span s = span(info);
+    auto f = file_;
+    return Job<size_t>::run(
+        info.Env(), [f, s] { return f->write(s.data, s.len, s.position), s.len; },
+        [](Napi::Env env, size_t& n) { return Napi::Number::New(env, static_cast<double>(n)); }, {info[0], info.This()});
+  }
+  Napi::Value dataExtents(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    uint64_t start = info.Length() > 0 ? u64Arg(info[0], "start") : 0;
+    uint64_t end = info.Length() > 1 ? u64Arg(info[1], "end") : guard(env, [&] { return file_->stat().size; });
+    auto extents = guard(env, [&] { return file_->dataExtents(start, end); });
+    Napi::Array out = Napi::Array::New(env, extents.size());
+    for (size_t i = 0; i < extents.size(); i++) {
+      Napi::Object e = Napi::Object::New(env);
+      e.Set("offset", Napi::Number::New(env, static_cast<double>(extents[i].offset)));
+      e.Set("length", Napi::Number::New(env, static_cast<double>(extents[i].length)));
+      out[i] = e;
+    }
+    return out;
+  }
+  Napi::Value fsync(const Napi::CallbackInfo& info) { return guard(info.Env(), [&] { file_->fsync(); }), info.Env().Undefined(); }
+  Napi::Value fdatasync(const Napi::CallbackInfo& info) {
+    return guard(info.Env(), [&] { file_->fdatasync(); }), info.Env().Undefined();
+  }
+  Napi::Value truncate(const Napi::CallbackInfo& info) {
+    uint64_t size = u64Arg(info[0], "size");
+    return guard(info.Env(), [&] { file_->truncate(size); }), info.Env().Undefined();
+  }
+  Napi::Value allocate(const Napi::CallbackInfo& info) {
+    uint64_t off = u64Arg(info[0], "offset"), len = u64Arg(info[1], "length");
+    return guard(info.Env(), [&] { file_->allocate(off, len); }), info.Env().Undefined();
+  }
+  Napi::Value punchHole(const Napi::CallbackInfo& info) {
+    uint64_t off = u64Arg(info[0], "offset"), len = u64Arg(info[1], "length");
+    return guard(info.Env(), [&] { file_->punchHole(off, len); }), info.Env().Undefined();
+  }
+  Napi::Value stat(const Napi::CallbackInfo& info) {
+    return statToJs(info.Env(), guard(info.Env(), [&] { return file_->stat(); }));
+  }
+  Napi::Value close(const Napi::CallbackInfo& info) { return guard(info.Env(), [&] { file_->close(); }), info.Env().Undefined(); }
+
+  std::shared_ptr<sm::File> file_;
+};
+Napi::FunctionReference* FileWrap::constructor = nullptr;
+
+// ---- copy and hash ---------------------------------------------------------------------
+
+struct CopyArgs {
+  std::shared_ptr<sm::File> src, dst;
+  uint64_t srcOffset, dstOffset, length;
+  sm::CopyOptions options;
+};
+
+// copyRange(src, dst | null, { srcOffset, dstOffset, length, bufferSize, sparse, hash, cancel })
+CopyArgs copyArgs(const Napi::CallbackInfo& info, std::vector<Napi::Value>& keep) {
+  CopyArgs a;
+  FileWrap::unwrap(info[0], "src");
+  a.src = FileWrap::shared(info[0]);
+  if (info.Length() > 1 && !info[1].IsNull() && !info[1].IsUndefined()) {
+    FileWrap::unwrap(info[1], "dst");
+    a.dst = FileWrap::shared(info[1]);
+  }
+  Napi::Object o = optionsArg(info, 2);
+  a.srcOffset = u64Opt(o, "srcOffset", 0);
+  a.dstOffset = u64Opt(o, "dstOffset", a.srcOffset);
+  Napi::Value len = o.Get("length");
+  a.length = len.IsUndefined() || len.IsNull() ? sm::kToEof : u64Arg(len, "length");
+  a.options.bufferSize = u64Opt(o, "bufferSize", a.options.bufferSize);
+  a.options.sparse = boolOpt(o, "sparse", false);
+  Napi::Value hash = o.Get("hash");
+  if (!hash.IsUndefined() && !hash.IsNull()) {
+    a.options.hash = &Xxh64Wrap::Unwrap(hash.As<Napi::Object>())->hash();
+    keep.push_back(hash);
+  }
+  Napi::Value cancel = o.Get("cancel");
+  if (!cancel.IsUndefined() && !cancel.IsNull()) {
+    if (!cancel.IsTypedArray() || cancel.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
+      throw Napi::TypeError::New(info.Env(), "cancel must be an Int32Array (over a SharedArrayBuffer to cancel from another thread)");
+    a.options.cancel = cancel.As<Napi::Int32Array>().Data();
+    keep.push_back(cancel);
+  }
+  keep.push_back(info[0]);
+  if (a.dst) keep.push_back(info[1]);
+  return a;
+}
+
+Napi::Value copyResultToJs(Napi::Env env, const sm::CopyResult& r) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("bytes", Napi::Number::New(env, static_cast<double>(r.bytes)));
+  o.Set("dataBytes", Napi::Number::New(env, static_cast<double>(r.dataBytes)));
+  return o;
+}
+
+sm::CopyResult runCopy(const CopyArgs& a) {
+  return sm::copyRange(*a.src, a.dst.get(), a.srcOffset, a.dstOffset, a.length, a.options);
+}
+
+Napi::Value CopyRange(const Napi::CallbackInfo& info) {
+  std::vector<Napi::Value> keep;
+  CopyArgs a = copyArgs(info, keep);
+  return copyResultToJs(info.Env(), guard(info.Env(), [&] { return runCopy(a); }));
+}
+
+Napi::Value CopyRangeAsync(const Napi::CallbackInfo& info) {
+  std::vector<Napi::Value> keep;
+  CopyArgs a = copyArgs(info, keep);
+  return Job<sm::CopyResult>::run(
+      info.Env(), [a] { return runCopy(a); }, [](Napi::Env env, sm::CopyResult& r) { return copyResultToJs(env, r); },
+      keep);
+}
+
+// hashFile(path, { direct, bufferSize, sparse }) -> { digest, bytes }: XXH64 of the whole file.
+struct HashResult {
+  std::string digest;
+  uint64_t bytes;
+};
+std::function<HashResult()> hashFileWork(const Napi::CallbackInfo& info) {
+  std::string path = pathArg(info[0], "path");
+  Napi::Object o = optionsArg(info, 1);
+  sm::OpenOptions open;
+  open.flags = O_RDONLY;
+  open.direct = boolOpt(o, "direct", false);
+  sm::CopyOptions copy;
+  copy.bufferSize = u64Opt(o, "bufferSize", copy.bufferSize);
+  copy.sparse = boolOpt(o, "sparse", false);
+  return [path, open, copy]() mutable {
+    sm::File f(path, open);
+    sm::Xxh64 hash;
+    copy.hash = &hash;
+    sm::CopyResult r = sm::copyRange(f, nullptr, 0, 0, sm::kToEof, copy);
+    return HashResult{sm::Xxh64::hex(hash.digest()), r.bytes};
+  };
+}
+Napi::Value hashResultToJs(Napi::Env env, const HashResult& r) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("digest", r.digest);
+  o.Set("bytes", Napi::Number::New(env, static_cast<double>(r.bytes)));
+  return o;
+}
+Napi::Value HashFile(const Napi::CallbackInfo& info) {
+  auto work = hashFileWork(info);
+  return hashResultToJs(info.Env(), guard(info.Env(), work));
+}
+Napi::Value HashFileAsync(const Napi::CallbackInfo& info) {
+  return Job<HashResult>::run(info.Env(), hashFileWork(info), [](Napi::Env env, HashResult& r) { return hashResultToJs(env, r); });
+}
+
+// ---- buffers and path calls ------------------------------------------------------------
+
+// alignedBuffer(size, alignment = 4096): a Buffer over aligned memory, no copy.
+Napi::Value AlignedBufferFn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  size_t size = u64Arg(info[0], "size");
+  size_t alignment = info.Length() > 1 && !info[1].IsUndefined() ? u64Arg(info[1], "alignment") : 4096;
+  void* p = guard(env, [&] { return sm::allocAligned(size, alignment); });
+  return Napi::Buffer<char>::New(env, static_cast<char*>(p), size, [](Napi::Env, char* d) { sm::freeAligned(d); });
+}
+
+Napi::Value Stat(const Napi::CallbackInfo& info) {
+  std::string path = pathArg(info[0], "path");
+  bool follow = boolOpt(optionsArg(info, 1), "follow", false);
+  return statToJs(info.Env(), guard(info.Env(), [&] { return sm::statPath(path, follow); }));
+}
+
+Napi::Value StatAsync(const Napi::CallbackInfo& info) {
+  std::string path = pathArg(info[0], "path");
+  bool follow = boolOpt(optionsArg(info, 1), "follow", false);
+  return Job<sm::FileStat>::run(
+      info.Env(), [path, follow] { return sm::statPath(path, follow); },
+      [](Napi::Env env, sm::FileStat& s) -> Napi::Value { return statToJs(env, s); });
+}
+
+Napi::Buffer<char> bytes(Napi::Env env, const std::string& s) { return Napi::Buffer<char>::Copy(env, s.data(), s.size()); }
+
+std::string bytesArg(const Napi::Value& v, const char* what) {
+  if (v.IsTypedArray()) {
+    auto a = v.As<Napi::Uint8Array>();
+    return std::string(reinterpret_cast<char*>(a.Data()), a.ByteLength());
+  }
+  if (v.IsString()) return v.As<Napi::String>().Utf8Value();
+  throw Napi::TypeError::New(v.Env(), std::string(what) + " must be a Buffer or a string");
+}
+
+Napi::Value ListXattrs(const Napi::CallbackInfo& info) {
+  std::string path = pathArg(info[0], "path");
+  auto names = guard(info.Env(), [&] { return sm::listXattrs(path); });
+  Napi::Array out = Napi::Array::New(info.Env(), names.size());
+  for (size_t i = 0; i < names.size(); i++) out[i] = Napi::String::New(info.Env(), names[i]);
+  return out;
+}
+
+Napi::Value GetXattr(const Napi::CallbackInfo& info) {
+  std::string path = pathArg(info[0], "path"), name = bytesArg(info[1], "name");
+  return bytes(info.Env(), guard(info.Env(), [&] { return sm::getXattr(path, name); }));
+}
+
+Napi::Value SetXattr(const Napi::CallbackInfo& info) {
+  std::string path = pathArg(info[0], "path"), name = bytesArg(info[1], "name"), value = bytesArg(info[2], "value");
+  int flags = info.Length() > 3 && info[3].IsNumber() ? info[3].As<Napi::Number>().Int32Value() : 0;
+  guard(info.Env(), [&] { sm::setXattr(path, name, value, flags); });
+  return info.Env().Undefined();
+}
+
+Napi::Value RemoveXattr(const Napi::CallbackInfo& info) {
+  std::string path = pathArg(info[0], "path"), name = bytesArg(info[1], "name");
+  guard(info.Env(), [&] { sm::removeXattr(path, name); });
+  return info.Env().Undefined();
+}
+
+// setTimes(path, atimeNs, mtimeNs, { follow }): bigint nanoseconds; null leaves a time unchanged.
+Napi::Value SetTimes(const Napi::CallbackInfo& info) {
+  std::string path = pathArg(info[0], "path");
+  sm::Timespec at = timespecFromNs(info[1], "atimeNs"), mt = timespecFromNs(info[2], "mtimeNs");
+  bool follow = boolOpt(optionsArg(info, 3), "follow", false);
+  guard(info.Env(), [&] { sm::setTimes(path, at, mt, follow); });
+  return info.Env().Undefined();
+}
+
+Napi::Value Lchown(const Napi::CallbackInfo& info) {
+  std::string path = pathArg(info[0], "path");
+  uid_t uid = info[1].As<Napi::Number>().Uint32Value();
+  gid_t gid = info[2].As<Napi::Number>().Uint32Value();
+  guard(info.Env(), [&] { sm::lchown(path, uid, gid); });
+  return info.Env().Undefined();
+}
+
+Napi::Value Chmod(const Napi::CallbackInfo& info) {
+  std::string path = pathArg(info[0], "path");
+  mode_t mode = info[1].As<Napi::Number>().Uint32Value();
+  guard(info.Env(), [&] { sm::chmod(path, mode); });
+  return info.Env().Undefined();
+}
+
+Napi::Value Mknod(const Napi::CallbackInfo& info) {
+  std::string path = pathArg(info[0], "path");
+  mode_t mode = info[1].As<Napi::Number>().Uint32Value();
+  dev_t dev = info.Length() > 2 ? u64Arg(info[2], "dev") : 0;
+  guard(info.Env(), [&] { sm::mknod(path, mode, dev); });
+  return info.Env().Undefined();
+}
+
+Napi::Value Mkfifo(const Napi::CallbackInfo& info) {
+  std::string path = pathArg(info[0], "path");
+  mode_t mode = info.Length() > 1 ? info[1].As<Napi::Number>().Uint32Value() : 0644;
+  guard(info.Env(), [&] { sm::mkfifo(path, mode); });
+  return info.Env().Undefined();
+}
+
+Napi::Value Readlink(const Napi::CallbackInfo& info) {
+  std::string path = pathArg(info[0], "path");
+  return bytes(info.Env(), guard(info.Env(), [&] { return sm::readlink(path); }));
+}
+
+Napi::Value Symlink(const Napi::CallbackInfo& info) {
+  std::string target = pathArg(info[0], "target"), path = pathArg(info[1], "path");
+  guard(info.Env(), [&] { sm::symlink(target, path); });
+  return info.Env().Undefined();
+}
+
+Napi::Value Link(const Napi::CallbackInfo& info) {
+  std::string existing = pathArg(info[0], "existingPath"), path = pathArg(info[1], "newPath");
+  guard(info.Env(), [&] { sm::link(existing, path); });
+  return info.Env().Undefined();
+}
+
+Napi::Value MakeDev(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(makedev(info[0].As<Napi::Number>().Uint32Value(),
+                                                                   info[1].As<Napi::Number>().Uint32Value())));
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  Napi::Function file = FileWrap::define(env);
+  FileWrap::constructor = new Napi::FunctionReference(Napi::Persistent(file));
+  env.SetInstanceData<Napi::FunctionReference>(FileWrap::constructor);
+  exports.Set("File", file);
+  exports.Set("Xxh64", Xxh64Wrap::define(env));
+  exports.Set("alignedBuffer", Napi::Function::New<AlignedBufferFn>(env));
+  exports.Set("copyRange", Napi::Function::New<CopyRange>(env));
+  exports.Set("copyRangeAsync", Napi::Function::New<CopyRangeAsync>(env));
+  exports.Set("hashFile", Napi::Function::New<HashFile>(env));
+  exports.Set("hashFileAsync", Napi::Function::New<HashFileAsync>(env));
+  exports.Set("stat", Napi::Function::New<Stat>(env));
+  exports.Set("statAsync", Napi::Function::New<StatAsync>(env));
+  exports.Set("listXattrs", Napi::Function::New<ListXattrs>(env));
+  exports.Set("getXattr", Napi::Function::New<GetXattr>(env));
+  exports.Set("setXattr", Napi::Function::New<SetXattr>(env));
+  exports.Set("removeXattr", Napi::Function::New<RemoveXattr>(env));
+  exports.Set("setTimes", Napi::Function::New<SetTimes>(env));
+  exports.Set("lchown", Napi::Function::New<Lchown>(env));
+  exports.Set("chmod", Napi::Function::New<Chmod>(env));
+  exports.Set("mknod", Napi::Function::New<Mknod>(env));
+  exports.Set("mkfifo", Napi::Function::New<Mkfifo>(env));
+  exports.Set("readlink", Napi::Function::New<Readlink>(env));
+  exports.Set("symlink", Napi::Function::New<Symlink>(env));
+  exports.Set("link", Napi::Function::New<Link>(env));
+  exports.Set("makedev", Napi::Function::New<MakeDev>(env));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(stripemover, Init)

@@ -1,0 +1,34 @@
+// Moves a byte range from one file to another and hashes it on the way, in C++ only, so a
+// large copy never passes through JS memory.
+#pragma once
+#include <atomic>
+#include <cstdint>
+
+#include "file.h"
+#include "xxh64.h"
+
+namespace sm {
+
+constexpr uint64_t kToEof = UINT64_MAX;
+
+struct CopyOptions {
+  size_t bufferSize = 8 << 20;
+  // Skip the source's holes (SEEK_DATA/SEEK_HOLE): they are hashed as the zeros they read as
+  // but never written, so the destination keeps them as holes. The caller sizes the
+  // destination (ftruncate) so that a trailing hole exists.
+  bool sparse = false;
+  Xxh64* hash = nullptr;                 // updated with every byte of the range, holes included
+  const int32_t* cancel = nullptr;       // nonzero (read atomically) stops with ECANCELED
+};
+
+struct CopyResult {
+  uint64_t bytes = 0;      // bytes of the range (up to end of file)
+  uint64_t dataBytes = 0;  // bytes read and written; bytes - dataBytes were holes
+};
+
+// Copies [srcOff, srcOff + length) of src to dstOff in dst; length kToEof means to end of
+// file. dst may be null: the range is then only read and hashed (verification).
+CopyResult copyRange(File& src, File* dst, uint64_t srcOff, uint64_t dstOff, uint64_t length,
+                     const CopyOptions& options);
+
+}  // namespace sm

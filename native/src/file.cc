@@ -1,0 +1,212 @@
+#include "file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <algorithm>
+#include <climits>
+
+#include "sys_error.h"
+
+namespace sm {
+
+static FileStat fromStatx(const struct statx& s) {
+  FileStat st{};
+  st.dev = makedev(s.stx_dev_major, s.stx_dev_minor);
+  st.rdev = makedev(s.stx_rdev_major, s.stx_rdev_minor);
+  st.ino = s.stx_ino;
+  st.size = s.stx_size;
+  st.blocks = s.stx_blocks;
+  st.mode = s.stx_mode;
+  st.nlink = s.stx_nlink;
+  st.uid = s.stx_uid;
+  st.gid = s.stx_gid;
+  st.blksize = s.stx_blksize;
+  st.atimeSec = s.stx_atime.tv_sec, st.atimeNsec = s.stx_atime.tv_nsec;
+  st.mtimeSec = s.stx_mtime.tv_sec, st.mtimeNsec = s.stx_mtime.tv_nsec;
+  st.ctimeSec = s.stx_ctime.tv_sec, st.ctimeNsec = s.stx_ctime.tv_nsec;
+  if (s.stx_mask & STATX_BTIME) st.btimeSec = s.stx_btime.tv_sec, st.btimeNsec = s.stx_btime.tv_nsec;
+  return st;
+}
+
+static FileStat doStatx(int dirfd, const std::string& path, int flags, const std::string& errPath) {
+  struct statx s;
+  if (statx(dirfd, path.c_str(), flags, STATX_BASIC_STATS | STATX_BTIME, &s) != 0) throwErrno("statx", errPath);
+  return fromStatx(s);
+}
+
+FileStat statPath(const std::string& path, bool follow) {
+  return doStatx(AT_FDCWD, path, follow ? 0 : AT_SYMLINK_NOFOLLOW, path);
+}
+
+File::File(const std::string& path, const OpenOptions& o)
+    : path_(path), accessFlags_(o.flags & O_ACCMODE), alignment_(o.alignment) {
+  if (alignment_ == 0 || (alignment_ & (alignment_ - 1)) != 0) throw SysError(EINVAL, "open", path);
+  int flags = o.flags | O_CLOEXEC;
+  if (o.direct) {
+    fd_ = ::open(path.c_str(), flags | O_DIRECT, o.mode);
+    if (fd_ >= 0) {
+      direct_ = true;
+    } else if (errno != EINVAL) {
+      throwErrno("open", path);
+    }
+    dropCache_ = true;
+  }
+  if (fd_ < 0) {
+    fd_ = ::open(path.c_str(), flags, o.mode);
+    if (fd_ < 0) throwErrno("open", path);
+  }
+}
+
+File::~File() {
+  if (bufferedFd_ >= 0) ::close(bufferedFd_);
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void File::close() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  int b = bufferedFd_, f = fd_;
+  bufferedFd_ = fd_ = -1;
+  if (b >= 0) ::close(b);
+  if (f >= 0 && ::close(f) != 0) throwErrno("close", path_);
+}
+
+bool File::isAligned(const void* buf, size_t len, uint64_t off) const {
+  uint64_t mask = alignment_ - 1;
+  return ((reinterpret_cast<uintptr_t>(buf) | len | off) & mask) == 0;
+}
+
+int File::bufferedFd() {
+  if (!direct_) return fd_;
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (bufferedFd_ < 0) {
+    // Reopen the very inode (not the path, which may have been renamed) without O_DIRECT.
+    std::string self = "/proc/self/fd/" + std::to_string(fd_);
+    bufferedFd_ = ::open(self.c_str(), accessFlags_ | O_CLOEXEC);
+    if (bufferedFd_ < 0) throwErrno("open", path_);
+  }
+  return bufferedFd_;
+}
+
+// Counts a finished transfer; a buffered one is then pushed out of the page cache when the
+// caller asked for direct I/O (DONTNEED cannot drop dirty pages, so start writeback first).
+// Both calls are advice: their failures are harmless.
+void File::transferred(int fd, uint64_t off, size_t n, bool written) {
+  if (n == 0) return;
+  if (direct_ && fd == fd_) {
+    directBytes_ += n;
+    return;
+  }
+  bufferedBytes_ += n;
+  if (!dropCache_) return;
+  if (written) sync_file_range(fd, off, n, SYNC_FILE_RANGE_WRITE);
+  posix_fadvise(fd, off, n, POSIX_FADV_DONTNEED);
+}
+
+size_t File::readOnce(int fd, void* buf, size_t len, uint64_t off) {
+  for (;;) {
+    ssize_t n = ::pread(fd, buf, len, static_cast<off_t>(off));
+    if (n >= 0) {
+      transferred(fd, off, n, false);
+      return static_cast<size_t>(n);
+    }
+    if (errno != EINTR) throwErrno("read", path_);
+  }
+}
+
+size_t File::writeOnce(int fd, const void* buf, size_t len, uint64_t off) {
+  for (;;) {
+    ssize_t n = ::pwrite(fd, buf, len, static_cast<off_t>(off));
+    if (n > 0) {
+      transferred(fd, off, n, true);
+      return static_cast<size_t>(n);
+    }
+    if (n == 0) throw SysError(EIO, "write", path_);  // no progress: never spin
+    if (errno != EINTR) throwErrno("write", path_);
+  }
+}
+
+size_t File::read(void* buf, size_t len, uint64_t off) {
+  char* p = static_cast<char*>(buf);
+  size_t done = 0;
+  while (done < len) {
+    size_t want = len - done;
+    int fd = fd_;
+    if (direct_) {
+      // Direct for the aligned head, buffered for an unaligned remainder.
+      size_t head = want & ~(alignment_ - 1);
+      if (head > 0 && isAligned(p + done, head, off + done)) want = head;
+      else fd = bufferedFd();
+    }
+    if (fd < 0) throw SysError(EBADF, "read", path_);
+    size_t n = readOnce(fd, p + done, want, off + done);
+    if (n == 0) break;  // end of file
+    done += n;
+  }
+  return done;
+}
+
+void File::write(const void* buf, size_t len, uint64_t off) {
+  const char* p = static_cast<const char*>(buf);
+  size_t done = 0;
+  while (done < len) {
+    size_t want = len - done;
+    int fd = fd_;
+    if (direct_) {
+      size_t head = want & ~(alignment_ - 1);
+      if (head > 0 && isAligned(p + done, head, off + done)) want = head;
+      else fd = bufferedFd();
+    }
+    if (fd < 0) throw SysError(EBADF, "write", path_);
+    done += writeOnce(fd, p + done, want, off + done);
+  }
+}
+
+std::vector<Extent> File::dataExtents(uint64_t start, uint64_t end) {
+  std::vector<Extent> out;
+  uint64_t pos = start;
+  while (pos < end) {
+    off_t data = lseek(fd_, static_cast<off_t>(pos), SEEK_DATA);
+    if (data < 0) {
+      if (errno == ENXIO) break;  // only a hole up to end of file
+      if (errno == EINVAL || errno == EOPNOTSUPP) return {{start, end - start}};
+      throwErrno("lseek", path_);
+    }
+    if (static_cast<uint64_t>(data) >= end) break;
+    off_t hole = lseek(fd_, data, SEEK_HOLE);
+    if (hole < 0) throwErrno("lseek", path_);
+    uint64_t stop = std::min<uint64_t>(static_cast<uint64_t>(hole), end);
+    out.push_back({static_cast<uint64_t>(data), stop - static_cast<uint64_t>(data)});
+    pos = stop;
+  }
+  return out;
+}
+
+void File::fsync() {
+  if (::fsync(fd_) != 0) throwErrno("fsync", path_);
+}
+
+void File::fdatasync() {
+  if (::fdatasync(fd_) != 0) throwErrno("fdatasync", path_);
+}
+
+void File::truncate(uint64_t size) {
+  if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) throwErrno("ftruncate", path_);
+}
+
+void File::allocate(uint64_t off, uint64_t len) {
+  if (::fallocate(fd_, 0, static_cast<off_t>(off), static_cast<off_t>(len)) != 0) throwErrno("fallocate", path_);
+}
+
+void File::punchHole(uint64_t off, uint64_t len) {
+  if (::fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(off),
+                  static_cast<off_t>(len)) != 0)
+    throwErrno("fallocate", path_);
+}
+
+FileStat File::stat() { return doStatx(fd_, "", AT_EMPTY_PATH, path_); }
+
+}  // namespace sm

@@ -1,0 +1,160 @@
+// The one module that loads the C++ addon and gives it types. Everything else imports from here.
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** A path as the kernel sees it: bytes. Strings are taken as UTF-8. */
+export type PathLike = Buffer | string;
+
+export interface NativeStat {
+  dev: number;
+  ino: bigint;
+  mode: number;
+  nlink: number;
+  uid: number;
+  gid: number;
+  rdev: number;
+  size: number;
+  /** 512-byte blocks allocated: what tells a sparse file from a dense one. */
+  blocks: number;
+  blksize: number;
+  atimeNs: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+  /** 0n where the file system does not report a birth time. */
+  birthtimeNs: bigint;
+}
+
+export interface Extent {
+  offset: number;
+  length: number;
+}
+
+export interface OpenOptions {
+  /** Try O_DIRECT. Where the file system refuses it, I/O is buffered and the pages are dropped after use. */
+  direct?: boolean;
+  /** Alignment O_DIRECT needs for offsets, lengths and buffers (default 4096; 64 KiB on some arm64 Lustre clients). */
+  alignment?: number;
+}
+
+/** An open file. read/write block the calling thread (use them in workers); the *Async forms run on the libuv pool. */
+export interface NativeFile {
+  readonly fd: number;
+  /** Whether O_DIRECT is in effect (false when not asked for or refused by the file system). */
+  readonly direct: boolean;
+  /** Bytes moved through O_DIRECT and through buffered I/O so far: shows which path a transfer took. */
+  readonly ioCounts: { directBytes: number; bufferedBytes: number };
+  read(buffer: Uint8Array, offset: number, length: number, position: number): number;
+  write(buffer: Uint8Array, offset: number, length: number, position: number): number;
+  readAsync(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number>;
+  writeAsync(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number>;
+  /** Data extents in [start, end) (default: the whole file); the gaps are holes. */
+  dataExtents(start?: number, end?: number): Extent[];
+  fsync(): void;
+  fdatasync(): void;
+  truncate(size: number): void;
+  allocate(offset: number, length: number): void;
+  punchHole(offset: number, length: number): void;
+  stat(): NativeStat;
+  close(): void;
+}
+
+export interface Xxh64 {
+  update(data: Uint8Array): this;
+  /** 16 lowercase hex digits, as `xxhsum -H1` prints. */
+  digest(): string;
+}
+
+export interface CopyRangeOptions {
+  srcOffset?: number;
+  /** Defaults to srcOffset. */
+  dstOffset?: number;
+  /** Bytes to copy; default: to end of file. */
+  length?: number;
+  bufferSize?: number;
+  /** Keep the source's holes as holes (the caller sizes the destination first). */
+  sparse?: boolean;
+  /** Updated with every byte of the range, holes hashed as zeros. */
+  hash?: Xxh64;
+  /** Set element 0 to nonzero (Atomics.store) to stop with ECANCELED; over a SharedArrayBuffer it works across threads. */
+  cancel?: Int32Array;
+}
+
+export interface CopyRangeResult {
+  /** Bytes of the range up to end of file. */
+  bytes: number;
+  /** Bytes actually read and written; the rest were holes. */
+  dataBytes: number;
+}
+
+export interface HashFileOptions {
+  direct?: boolean;
+  bufferSize?: number;
+  sparse?: boolean;
+}
+
+export interface HashFileResult {
+  digest: string;
+  bytes: number;
+}
+
+export interface Addon {
+  File: new (path: PathLike, flags: number, mode?: number, options?: OpenOptions) => NativeFile;
+  Xxh64: new (seed?: number | bigint) => Xxh64;
+  /** A Buffer over memory aligned for O_DIRECT; 2 MiB-aligned huge pages from 2 MiB up. No copy. */
+  alignedBuffer(size: number, alignment?: number): Buffer;
+  copyRange(src: NativeFile, dst: NativeFile | null, options?: CopyRangeOptions): CopyRangeResult;
+  copyRangeAsync(src: NativeFile, dst: NativeFile | null, options?: CopyRangeOptions): Promise<CopyRangeResult>;
+  hashFile(path: PathLike, options?: HashFileOptions): HashFileResult;
+  hashFileAsync(path: PathLike, options?: HashFileOptions): Promise<HashFileResult>;
+  /** statx; does not follow a final symlink unless follow is set. */
+  stat(path: PathLike, options?: { follow?: boolean }): NativeStat;
+  statAsync(path: PathLike, options?: { follow?: boolean }): Promise<NativeStat>;
+  listXattrs(path: PathLike): string[];
+  getXattr(path: PathLike, name: string | Buffer): Buffer;
+  /** flags: 0, XATTR_CREATE (1) or XATTR_REPLACE (2). */
+  setXattr(path: PathLike, name: string | Buffer, value: Buffer | string, flags?: number): void;
+  removeXattr(path: PathLike, name: string | Buffer): void;
+  /** Nanosecond times; null leaves that time as it is. Acts on a symlink itself unless follow is set. */
+  setTimes(path: PathLike, atimeNs: bigint | null, mtimeNs: bigint | null, options?: { follow?: boolean }): void;
+  lchown(path: PathLike, uid: number, gid: number): void;
+  chmod(path: PathLike, mode: number): void;
+  mknod(path: PathLike, mode: number, dev?: number | bigint): void;
+  mkfifo(path: PathLike, mode?: number): void;
+  readlink(path: PathLike): Buffer;
+  symlink(target: PathLike, path: PathLike): void;
+  link(existingPath: PathLike, newPath: PathLike): void;
+  makedev(major: number, minor: number): number;
+}
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..');
+
+/** Where the addon is looked for: $STRIPEMOVER_ADDON (e.g. a sanitizer build), then the node-gyp output. */
+export function addonPath(): string {
+  return process.env.STRIPEMOVER_ADDON ?? path.join(root, 'build', 'Release', 'stripemover.node');
+}
+
+function load(): Addon {
+  const file = addonPath();
+  const rebuild = `cd ${root} && npm run build:native   (needs g++, make, python3 and libxxhash-dev)`;
+  if (!existsSync(file)) {
+    throw new Error(`stripemover: the native addon is not built: ${file} is missing. Run:\n  ${rebuild}`);
+  }
+  try {
+    return createRequire(import.meta.url)(file) as Addon;
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const abi = /NODE_MODULE_VERSION|different Node\.js version|undefined symbol: napi_/.test(e.message);
+    const why = abi ? `was built for another Node.js (this is ${process.version}, ABI ${process.versions.modules})` : 'cannot be loaded';
+    throw new Error(`stripemover: the native addon ${file} ${why}: ${e.message}\nRebuild it for this Node:\n  ${rebuild}`, {
+      cause: err,
+    });
+  }
+}
+
+export const native: Addon = load();
+
+/** open(2) flags the addon takes (Linux values, from node:fs constants). */
+export { constants as fsConstants } from 'node:fs';
