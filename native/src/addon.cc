@@ -104,12 +104,25 @@ Napi::BigInt nsBigInt(Napi::Env env, int64_t sec, uint32_t nsec) {
   return Napi::BigInt::New(env, sign, words[1] ? 2 : 1, words);
 }
 
+// A bigint (or number) of nanoseconds since the epoch; 128-bit so that dates past 2262 work.
 sm::Timespec timespecFromNs(const Napi::Value& v, const char* what) {
   if (v.IsNull() || v.IsUndefined()) return {0, UTIME_OMIT};
-  int64_t ns = i64Arg(v, what);
-  int64_t sec = ns / 1000000000, nsec = ns % 1000000000;
+  __int128 ns;
+  if (v.IsBigInt()) {
+    auto b = v.As<Napi::BigInt>();
+    int sign = 0;
+    size_t count = 2;
+    uint64_t words[2] = {0, 0};
+    if (b.WordCount() > 2) throw Napi::RangeError::New(v.Env(), std::string(what) + " is out of range");
+    b.ToWords(&sign, &count, words);
+    unsigned __int128 mag = (static_cast<unsigned __int128>(words[1]) << 64) | words[0];
+    ns = sign ? -static_cast<__int128>(mag) : static_cast<__int128>(mag);
+  } else {
+    ns = i64Arg(v, what);
+  }
+  __int128 sec = ns / 1000000000, nsec = ns % 1000000000;
   if (nsec < 0) sec -= 1, nsec += 1000000000;
-  return {sec, nsec};
+  return {static_cast<int64_t>(sec), static_cast<int64_t>(nsec)};
 }
 
 Napi::Object statToJs(Napi::Env env, const sm::FileStat& s) {

@@ -1,0 +1,59 @@
+// Real files in real directories for the tests, plus the independent tools they are checked against.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Test } from 'tap';
+
+/** A fresh directory on the machine's disk (O_DIRECT works there), removed after the test. */
+export function diskDir(t: Test): string {
+  return tempIn(t, process.env.STRIPEMOVER_TEST_DISK ?? '/var/tmp');
+}
+
+/** A fresh directory on tmpfs (/dev/shm), removed after the test. */
+export function shmDir(t: Test): string {
+  return tempIn(t, '/dev/shm');
+}
+
+function tempIn(t: Test, parent: string): string {
+  const dir = mkdtempSync(path.join(parent, 'stripemover-test-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export const isRoot = process.getuid?.() === 0;
+
+/** Deterministic pseudo-random bytes (xorshift), so a failure can be reproduced. */
+export function pseudoRandom(size: number, seed = 1): Buffer {
+  const out = Buffer.allocUnsafe(size);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < size; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+export function writeRandom(file: string, size: number, seed = 1): Buffer {
+  const data = pseudoRandom(size, seed);
+  writeFileSync(file, data);
+  return data;
+}
+
+/** The digest `xxhsum -H1` prints for a file: the reference every XXH64 here is held to. */
+export function xxhsum(file: string): string {
+  const out = execFileSync('xxhsum', ['-H1', file], { encoding: 'latin1' });
+  return out.split(/\s+/)[0]!;
+}
+
+/** Mounts a ramfs (which refuses O_DIRECT) for the fallback tests; root only. */
+export function ramfsDir(t: Test): string {
+  const dir = mkdtempSync(path.join('/var/tmp', 'stripemover-ramfs-'));
+  execFileSync('mount', ['-t', 'ramfs', 'ramfs', dir]);
+  t.teardown(() => {
+    execFileSync('umount', [dir]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return dir;
+}
