@@ -31,7 +31,9 @@ CopyResult copyRange(File& src, File* dst, uint64_t srcOff, uint64_t dstOff, uin
       o.sparse ? src.dataExtents(srcOff, end) : std::vector<Extent>{{srcOff, end - srcOff}};
 
   size_t alignment = std::max(src.alignment(), dst ? dst->alignment() : 1);
-  size_t bufSize = std::max<size_t>(o.bufferSize & ~(alignment - 1), alignment);
+  bool direct = src.direct() || (dst && dst->direct());
+  size_t wanted = o.bufferSize ? o.bufferSize : direct ? (8 << 20) : (256 << 10);
+  size_t bufSize = std::max<size_t>(wanted & ~(alignment - 1), alignment);
   AlignedBuffer buf(bufSize, alignment);
 
   uint64_t pos = srcOff;  // everything before pos is hashed

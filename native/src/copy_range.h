@@ -12,7 +12,10 @@ namespace sm {
 constexpr uint64_t kToEof = UINT64_MAX;
 
 struct CopyOptions {
-  size_t bufferSize = 8 << 20;
+  // 0 = automatic: 8 MiB when either side is O_DIRECT (large requests keep the device busy),
+  // 256 KiB for buffered I/O, whose data is copied out of the page cache anyway: a buffer
+  // that stays in the CPU cache then halves memory traffic (hashing ran 0.86x -> 1.2x xxhsum).
+  size_t bufferSize = 0;
   // Skip the source's holes (SEEK_DATA/SEEK_HOLE): they are hashed as the zeros they read as
   // but never written, so the destination keeps them as holes. The caller sizes the
   // destination (ftruncate) so that a trailing hole exists.
