@@ -45,7 +45,15 @@ function nativeRead(direct) {
 const dd = (direct) => run('dd', [`if=${file}`, 'of=/dev/null', `bs=${bs}`, ...(direct ? ['iflag=direct'] : [])]);
 
 const cold = dropCaches();
-const results = { ddDirect: [], nativeDirect: [], ddCold: [], nativeCold: [], xxhsum: [], nativeHash: [], wasmHash: [] };
+const results = {
+  ddDirect: [],
+  nativeDirect: [],
+  ddCold: [],
+  nativeCold: [],
+  xxhsum: [],
+  nativeHash: [],
+  wasmHash: [],
+};
 let digest;
 for (let i = 0; i < trials; i++) {
   // Alternate which side goes first, so neither always gets the warmer disk.
@@ -67,20 +75,36 @@ for (let i = 0; i < trials; i++) {
   let xs;
   results.xxhsum.push(await time(() => (xs = run('xxhsum', ['-H1', file]).split(/\s+/)[0])));
   results.nativeHash.push(await time(() => (digest = native.hashFile(file).digest)));
-  if (i === 0) results.wasmHash.push(await time(async () => {
-    if ((await hashFileJs(file)) !== xs) throw new Error('xxhash-wasm digest differs from xxhsum');
-  }));
+  if (i === 0)
+    results.wasmHash.push(
+      await time(async () => {
+        if ((await hashFileJs(file)) !== xs) throw new Error('xxhash-wasm digest differs from xxhsum');
+      }),
+    );
   if (digest !== xs) throw new Error(`native digest ${digest} differs from xxhsum ${xs}`);
 }
 
 const rate = (k) => Number(gbps(size, median(results[k])));
-const row = (what, ours, peer, ok) => [what, `${rate(ours)} GB/s`, `${rate(peer)} GB/s`, `**${(rate(ours) / rate(peer)).toFixed(2)}×**`, ok];
+const row = (what, ours, peer, ok) => [
+  what,
+  `${rate(ours)} GB/s`,
+  `${rate(peer)} GB/s`,
+  `**${(rate(ours) / rate(peer)).toFixed(2)}×**`,
+  ok,
+];
 const rows = [
-  row(`read, O_DIRECT, ${bs / MiB} MiB requests: native vs \`dd iflag=direct\``, 'nativeDirect', 'ddDirect', 'target ≥ 0.95×'),
+  row(
+    `read, O_DIRECT, ${bs / MiB} MiB requests: native vs \`dd iflag=direct\``,
+    'nativeDirect',
+    'ddDirect',
+    'target ≥ 0.95×',
+  ),
   ...(cold ? [row('read, buffered, cold cache: native (fadvise DONTNEED) vs `dd`', 'nativeCold', 'ddCold', '')] : []),
   row('XXH64 of the cached file: native `hashFile` vs `xxhsum -H1`', 'nativeHash', 'xxhsum', 'target ≥ 0.9×'),
   row('XXH64: xxhash-wasm over a Node stream vs `xxhsum -H1`', 'wasmHash', 'xxhsum', 'for reference'),
 ];
-console.log(`\n### bench:io — ${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores, ${(size / GiB).toFixed(0)} GiB file on ${run('df', ['--output=source', opt.dir]).split('\n')[1]}, median of ${trials}${cold ? '' : ', page cache NOT dropped (not root)'}\n`);
+console.log(
+  `\n### bench:io — ${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores, ${(size / GiB).toFixed(0)} GiB file on ${run('df', ['--output=source', opt.dir]).split('\n')[1]}, median of ${trials}${cold ? '' : ', page cache NOT dropped (not root)'}\n`,
+);
 console.log(table(['what', 'stripemover', 'peer', 'ratio', ''], rows));
 console.log(`\nDigest checked equal to xxhsum's in every trial: ${digest}`);

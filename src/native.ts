@@ -147,10 +147,15 @@ function load(): Addon {
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     const abi = /NODE_MODULE_VERSION|different Node\.js version|undefined symbol: napi_/.test(e.message);
-    const why = abi ? `was built for another Node.js (this is ${process.version}, ABI ${process.versions.modules})` : 'cannot be loaded';
-    throw new Error(`stripemover: the native addon ${file} ${why}: ${e.message}\nRebuild it for this Node:\n  ${rebuild}`, {
-      cause: err,
-    });
+    const why = abi
+      ? `was built for another Node.js (this is ${process.version}, ABI ${process.versions.modules})`
+      : 'cannot be loaded';
+    throw new Error(
+      `stripemover: the native addon ${file} ${why}: ${e.message}\nRebuild it for this Node:\n  ${rebuild}`,
+      {
+        cause: err,
+      },
+    );
   }
 }
 

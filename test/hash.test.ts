@@ -17,7 +17,11 @@ t.test('every implementation matches xxhsum -H1', async (t) => {
     const data = writeRandom(file, size, i + 1);
     const expected = xxhsum(file);
     t.equal(native.hashFile(file).digest, expected, `native buffered, ${size} B`);
-    t.same(await native.hashFileAsync(file, { direct: true }), { digest: expected, bytes: size }, `native O_DIRECT async, ${size} B`);
+    t.same(
+      await native.hashFileAsync(file, { direct: true }),
+      { digest: expected, bytes: size },
+      `native O_DIRECT async, ${size} B`,
+    );
     t.equal(await hashFileJs(file), expected, `xxhash-wasm over a stream, ${size} B`);
     // Incremental updates in uneven pieces must not change the digest.
     const n = new native.Xxh64();

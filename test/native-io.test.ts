@@ -1,7 +1,7 @@
 // The native I/O primitives on real files: O_DIRECT, its fallbacks, unaligned tails, sparse
 // extents, copy-and-hash, and the async forms.
 import t, { type Test } from 'tap';
-import { readFileSync, statSync, writeFileSync, openSync, writeSync, closeSync, ftruncateSync } from 'node:fs';
+import { readFileSync, statSync, openSync, writeSync, closeSync, ftruncateSync } from 'node:fs';
 import path from 'node:path';
 import { native, fsConstants as C } from '../src/native.js';
 import { diskDir, shmDir, ramfsDir, isRoot, pseudoRandom, writeRandom, xxhsum } from './helpers/fixtures.js';
@@ -24,7 +24,7 @@ function readWith(t: Test, file: string, size: number, direct: boolean, bufSize 
   const f = new native.File(file, C.O_RDONLY, 0, { direct });
   const buf = native.alignedBuffer(bufSize);
   const parts: Buffer[] = [];
-  for (let pos = 0; ; ) {
+  for (let pos = 0; ;) {
     const n = f.read(buf, 0, bufSize, pos);
     if (n === 0) break;
     parts.push(Buffer.from(buf.subarray(0, n)));
@@ -37,7 +37,12 @@ function readWith(t: Test, file: string, size: number, direct: boolean, bufSize 
 }
 
 t.test('aligned buffers are real Buffers of the size asked for', async (t) => {
-  for (const [size, align] of [[4096, 4096], [MiB, 65536], [4 * MiB, 4096], [1, 512]] as const) {
+  for (const [size, align] of [
+    [4096, 4096],
+    [MiB, 65536],
+    [4 * MiB, 4096],
+    [1, 512],
+  ] as const) {
     const b = native.alignedBuffer(size, align);
     t.ok(Buffer.isBuffer(b));
     t.equal(b.length, size);
@@ -91,16 +96,20 @@ t.test('tmpfs (/dev/shm): round trip with O_DIRECT asked for, whatever the kerne
   t.equal(r.counts.directBytes + r.counts.bufferedBytes, data.length);
 });
 
-t.test('a file system that refuses O_DIRECT (EINVAL) gets buffered I/O', { skip: !isRoot && 'needs root to mount ramfs' }, async (t) => {
-  const file = path.join(ramfsDir(t), 'r.bin');
-  const data = pseudoRandom(2 * MiB + 1);
-  const w = writeWith(file, data, true);
-  t.equal(w.wasDirect, false, 'ramfs refused O_DIRECT and the open still succeeded');
-  t.same(w.counts, { directBytes: 0, bufferedBytes: data.length });
-  const r = readWith(t, file, data.length, true);
-  t.equal(r.direct, false);
-  t.ok(r.data.equals(data));
-});
+t.test(
+  'a file system that refuses O_DIRECT (EINVAL) gets buffered I/O',
+  { skip: !isRoot && 'needs root to mount ramfs' },
+  async (t) => {
+    const file = path.join(ramfsDir(t), 'r.bin');
+    const data = pseudoRandom(2 * MiB + 1);
+    const w = writeWith(file, data, true);
+    t.equal(w.wasDirect, false, 'ramfs refused O_DIRECT and the open still succeeded');
+    t.same(w.counts, { directBytes: 0, bufferedBytes: data.length });
+    const r = readWith(t, file, data.length, true);
+    t.equal(r.direct, false);
+    t.ok(r.data.equals(data));
+  },
+);
 
 t.test('reads stop at end of file; writes past it extend the file', async (t) => {
   const file = path.join(diskDir(t), 'eof.bin');
@@ -174,7 +183,11 @@ t.test('copyRange: sub-ranges, offsets, hash continuation, dst null, async and c
   const e = new native.File(shifted, WRITE, 0o644, { direct: true });
   native.copyRange(s, e, { srcOffset: MiB, dstOffset: 3 * MiB, length: MiB });
   e.close();
-  t.ok(readFileSync(shifted).subarray(3 * MiB).equals(data.subarray(MiB, 2 * MiB)));
+  t.ok(
+    readFileSync(shifted)
+      .subarray(3 * MiB)
+      .equals(data.subarray(MiB, 2 * MiB)),
+  );
 
   const only = new native.Xxh64();
   t.same(native.copyRange(s, null, { hash: only }), { bytes: data.length, dataBytes: data.length });

@@ -16,9 +16,13 @@ function load(addon: string) {
 }
 
 t.test('the built addon loads from dist/', async (t) => {
-  const out = execFileSync(process.execPath, ['-e', `import(${JSON.stringify(loader)}).then(m => console.log(typeof m.native.copyRange))`], {
-    encoding: 'utf8',
-  });
+  const out = execFileSync(
+    process.execPath,
+    ['-e', `import(${JSON.stringify(loader)}).then(m => console.log(typeof m.native.copyRange))`],
+    {
+      encoding: 'utf8',
+    },
+  );
   t.equal(out.trim(), 'function');
 });
 

@@ -1,7 +1,7 @@
 // The N-API surface, and nothing else: argument conversion, errors, async plumbing.
 // All I/O lives in the plain C++ classes it wraps.
-#include <napi.h>
 #include <fcntl.h>
+#include <napi.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
@@ -160,8 +160,10 @@ class Job : public Napi::AsyncWorker {
 
  private:
   Job(Napi::Env env, Work work, ToJs toJs)
-      : Napi::AsyncWorker(env, "stripemover"), deferred_(Napi::Promise::Deferred::New(env)),
-        work_(std::move(work)), toJs_(std::move(toJs)) {}
+      : Napi::AsyncWorker(env, "stripemover"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        work_(std::move(work)),
+        toJs_(std::move(toJs)) {}
   void Execute() override {
     try {
       result_ = std::make_unique<R>(work_());
@@ -210,7 +212,9 @@ class Xxh64Wrap : public Napi::ObjectWrap<Xxh64Wrap> {
     hash_.update(a.Data(), a.ByteLength());
     return info.This();
   }
-  Napi::Value digest(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), sm::Xxh64::hex(hash_.digest())); }
+  Napi::Value digest(const Napi::CallbackInfo& info) {
+    return Napi::String::New(info.Env(), sm::Xxh64::hex(hash_.digest()));
+  }
   sm::Xxh64 hash_;
 };
 
@@ -245,7 +249,8 @@ class FileWrap : public Napi::ObjectWrap<FileWrap> {
     std::string path = pathArg(info[0], "path");
     sm::OpenOptions o;
     o.flags = static_cast<int>(u64Arg(info[1], "flags"));
-    o.mode = static_cast<mode_t>(info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Uint32Value() : 0644);
+    o.mode =
+        static_cast<mode_t>(info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Uint32Value() : 0644);
     Napi::Object opts = optionsArg(info, 3);
     o.direct = boolOpt(opts, "direct", false);
     o.alignment = u64Opt(opts, "alignment", 4096);
@@ -287,7 +292,8 @@ class FileWrap : public Napi::ObjectWrap<FileWrap> {
   }
   Napi::Value read(const Napi::CallbackInfo& info) {
     Span s = span(info);
-    return Napi::Number::New(info.Env(), static_cast<double>(guard(info.Env(), [&] { return file_->read(s.data, s.len, s.position); })));
+    return Napi::Number::New(
+        info.Env(), static_cast<double>(guard(info.Env(), [&] { return file_->read(s.data, s.len, s.position); })));
   }
   Napi::Value write(const Napi::CallbackInfo& info) {
     Span s = span(info);
@@ -299,14 +305,16 @@ class FileWrap : public Napi::ObjectWrap<FileWrap> {
     auto f = file_;
     return Job<size_t>::run(
         info.Env(), [f, s] { return f->read(s.data, s.len, s.position); },
-        [](Napi::Env env, size_t& n) { return Napi::Number::New(env, static_cast<double>(n)); }, {info[0], info.This()});
+        [](Napi::Env env, size_t& n) { return Napi::Number::New(env, static_cast<double>(n)); },
+        {info[0], info.This()});
   }
   Napi::Value writeAsync(const Napi::CallbackInfo& info) {
     Span s = span(info);
     auto f = file_;
     return Job<size_t>::run(
         info.Env(), [f, s] { return f->write(s.data, s.len, s.position), s.len; },
-        [](Napi::Env env, size_t& n) { return Napi::Number::New(env, static_cast<double>(n)); }, {info[0], info.This()});
+        [](Napi::Env env, size_t& n) { return Napi::Number::New(env, static_cast<double>(n)); },
+        {info[0], info.This()});
   }
   Napi::Value dataExtents(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
@@ -322,7 +330,9 @@ class FileWrap : public Napi::ObjectWrap<FileWrap> {
     }
     return out;
   }
-  Napi::Value fsync(const Napi::CallbackInfo& info) { return guard(info.Env(), [&] { file_->fsync(); }), info.Env().Undefined(); }
+  Napi::Value fsync(const Napi::CallbackInfo& info) {
+    return guard(info.Env(), [&] { file_->fsync(); }), info.Env().Undefined();
+  }
   Napi::Value fdatasync(const Napi::CallbackInfo& info) {
     return guard(info.Env(), [&] { file_->fdatasync(); }), info.Env().Undefined();
   }
@@ -341,7 +351,9 @@ class FileWrap : public Napi::ObjectWrap<FileWrap> {
   Napi::Value stat(const Napi::CallbackInfo& info) {
     return statToJs(info.Env(), guard(info.Env(), [&] { return file_->stat(); }));
   }
-  Napi::Value close(const Napi::CallbackInfo& info) { return guard(info.Env(), [&] { file_->close(); }), info.Env().Undefined(); }
+  Napi::Value close(const Napi::CallbackInfo& info) {
+    return guard(info.Env(), [&] { file_->close(); }), info.Env().Undefined();
+  }
 
   std::shared_ptr<sm::File> file_;
 };
@@ -379,7 +391,8 @@ CopyArgs copyArgs(const Napi::CallbackInfo& info, std::vector<Napi::Value>& keep
   Napi::Value cancel = o.Get("cancel");
   if (!cancel.IsUndefined() && !cancel.IsNull()) {
     if (!cancel.IsTypedArray() || cancel.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
-      throw Napi::TypeError::New(info.Env(), "cancel must be an Int32Array (over a SharedArrayBuffer to cancel from another thread)");
+      throw Napi::TypeError::New(
+          info.Env(), "cancel must be an Int32Array (over a SharedArrayBuffer to cancel from another thread)");
     a.options.cancel = cancel.As<Napi::Int32Array>().Data();
     keep.push_back(cancel);
   }
@@ -446,7 +459,8 @@ Napi::Value HashFile(const Napi::CallbackInfo& info) {
   return hashResultToJs(info.Env(), guard(info.Env(), work));
 }
 Napi::Value HashFileAsync(const Napi::CallbackInfo& info) {
-  return Job<HashResult>::run(info.Env(), hashFileWork(info), [](Napi::Env env, HashResult& r) { return hashResultToJs(env, r); });
+  return Job<HashResult>::run(info.Env(), hashFileWork(info),
+                              [](Napi::Env env, HashResult& r) { return hashResultToJs(env, r); });
 }
 
 // ---- buffers and path calls ------------------------------------------------------------
@@ -474,7 +488,9 @@ Napi::Value StatAsync(const Napi::CallbackInfo& info) {
       [](Napi::Env env, sm::FileStat& s) -> Napi::Value { return statToJs(env, s); });
 }
 
-Napi::Buffer<char> bytes(Napi::Env env, const std::string& s) { return Napi::Buffer<char>::Copy(env, s.data(), s.size()); }
+Napi::Buffer<char> bytes(Napi::Env env, const std::string& s) {
+  return Napi::Buffer<char>::Copy(env, s.data(), s.size());
+}
 
 std::string bytesArg(const Napi::Value& v, const char* what) {
   if (v.IsTypedArray()) {

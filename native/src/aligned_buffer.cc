@@ -10,8 +10,7 @@
 namespace sm {
 
 void* allocAligned(size_t size, size_t alignment) {
-  if (alignment < sizeof(void*) || (alignment & (alignment - 1)) != 0)
-    throw SysError(EINVAL, "posix_memalign", "");
+  if (alignment < sizeof(void*) || (alignment & (alignment - 1)) != 0) throw SysError(EINVAL, "posix_memalign", "");
   bool huge = size >= kHugePage;
   if (huge && alignment < kHugePage) alignment = kHugePage;
   void* p = nullptr;

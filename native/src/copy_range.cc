@@ -21,14 +21,12 @@ static void hashZeros(Xxh64& hash, uint64_t n) {
   }
 }
 
-CopyResult copyRange(File& src, File* dst, uint64_t srcOff, uint64_t dstOff, uint64_t length,
-                     const CopyOptions& o) {
+CopyResult copyRange(File& src, File* dst, uint64_t srcOff, uint64_t dstOff, uint64_t length, const CopyOptions& o) {
   CopyResult r;
   uint64_t size = src.stat().size;
   uint64_t end = length == kToEof || srcOff + length > size ? size : srcOff + length;
   if (srcOff >= end) return r;
-  std::vector<Extent> extents =
-      o.sparse ? src.dataExtents(srcOff, end) : std::vector<Extent>{{srcOff, end - srcOff}};
+  std::vector<Extent> extents = o.sparse ? src.dataExtents(srcOff, end) : std::vector<Extent>{{srcOff, end - srcOff}};
 
   size_t alignment = std::max(src.alignment(), dst ? dst->alignment() : 1);
   bool direct = src.direct() || (dst && dst->direct());

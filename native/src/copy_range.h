@@ -20,8 +20,8 @@ struct CopyOptions {
   // but never written, so the destination keeps them as holes. The caller sizes the
   // destination (ftruncate) so that a trailing hole exists.
   bool sparse = false;
-  Xxh64* hash = nullptr;                 // updated with every byte of the range, holes included
-  const int32_t* cancel = nullptr;       // nonzero (read atomically) stops with ECANCELED
+  Xxh64* hash = nullptr;            // updated with every byte of the range, holes included
+  const int32_t* cancel = nullptr;  // nonzero (read atomically) stops with ECANCELED
 };
 
 struct CopyResult {

@@ -5,8 +5,8 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <climits>
 
 #include "sys_error.h"
@@ -138,8 +138,10 @@ size_t File::read(void* buf, size_t len, uint64_t off) {
     if (direct_) {
       // Direct for the aligned head, buffered for an unaligned remainder.
       size_t head = want & ~(alignment_ - 1);
-      if (head > 0 && isAligned(p + done, head, off + done)) want = head;
-      else fd = bufferedFd();
+      if (head > 0 && isAligned(p + done, head, off + done))
+        want = head;
+      else
+        fd = bufferedFd();
     }
     if (fd < 0) throw SysError(EBADF, "read", path_);
     size_t n = readOnce(fd, p + done, want, off + done);
@@ -157,8 +159,10 @@ void File::write(const void* buf, size_t len, uint64_t off) {
     int fd = fd_;
     if (direct_) {
       size_t head = want & ~(alignment_ - 1);
-      if (head > 0 && isAligned(p + done, head, off + done)) want = head;
-      else fd = bufferedFd();
+      if (head > 0 && isAligned(p + done, head, off + done))
+        want = head;
+      else
+        fd = bufferedFd();
     }
     if (fd < 0) throw SysError(EBADF, "write", path_);
     done += writeOnce(fd, p + done, want, off + done);
@@ -202,8 +206,8 @@ void File::allocate(uint64_t off, uint64_t len) {
 }
 
 void File::punchHole(uint64_t off, uint64_t len) {
-  if (::fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(off),
-                  static_cast<off_t>(len)) != 0)
+  if (::fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(off), static_cast<off_t>(len)) !=
+      0)
     throwErrno("fallocate", path_);
 }
 

@@ -24,9 +24,9 @@ struct FileStat {
 };
 
 struct OpenOptions {
-  int flags = 0;         // O_RDONLY, O_WRONLY | O_CREAT | ..., without O_DIRECT
-  mode_t mode = 0644;    // for O_CREAT
-  bool direct = false;   // try O_DIRECT
+  int flags = 0;            // O_RDONLY, O_WRONLY | O_CREAT | ..., without O_DIRECT
+  mode_t mode = 0644;       // for O_CREAT
+  bool direct = false;      // try O_DIRECT
   size_t alignment = 4096;  // offset/length/address alignment O_DIRECT needs (64 KiB on some arm64 Lustre clients)
 };
 

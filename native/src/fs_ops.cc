@@ -28,8 +28,8 @@ static std::string fetchGrowing(Fetch fetch, size_t initial, const char* syscall
 }
 
 std::vector<std::string> listXattrs(const std::string& path) {
-  std::string names = fetchGrowing(
-      [&](char* b, size_t n) { return llistxattr(path.c_str(), b, n); }, 1024, "llistxattr", path);
+  std::string names =
+      fetchGrowing([&](char* b, size_t n) { return llistxattr(path.c_str(), b, n); }, 1024, "llistxattr", path);
   std::vector<std::string> out;
   for (size_t i = 0; i < names.size();) {
     size_t end = names.find('\0', i);
@@ -41,8 +41,8 @@ std::vector<std::string> listXattrs(const std::string& path) {
 }
 
 std::string getXattr(const std::string& path, const std::string& name) {
-  return fetchGrowing([&](char* b, size_t n) { return lgetxattr(path.c_str(), name.c_str(), b, n); }, 256,
-                      "lgetxattr", path);
+  return fetchGrowing([&](char* b, size_t n) { return lgetxattr(path.c_str(), name.c_str(), b, n); }, 256, "lgetxattr",
+                      path);
 }
 
 void setXattr(const std::string& path, const std::string& name, const std::string& value, int flags) {

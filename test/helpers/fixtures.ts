@@ -35,7 +35,7 @@ export function pseudoRandom(size: number, seed = 1): Buffer {
   return out;
 }
 
-export function writeRandom(file: string, size: number, seed = 1): Buffer {
+export function writeRandom(file: string | Buffer, size: number, seed = 1): Buffer {
   const data = pseudoRandom(size, seed);
   writeFileSync(file, data);
   return data;
