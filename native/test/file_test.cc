@@ -210,7 +210,7 @@ TEST(interposer_forwards_to_the_sanitizer_runtime) {
 TEST(file_concurrent_unaligned_reads) {
   t::TempDir dir("/var/tmp");
   std::string path = dir / "data";
-  std::string data = t::pattern(4 * kMiB + 77, 6);
+  std::string data = t::pattern(5 * kMiB + 77, 6);
   t::writeFile(path, data);
   sm::File f(path, opts(O_RDONLY, true));
   std::vector<std::thread> threads;
