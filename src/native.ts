@@ -53,6 +53,8 @@ export interface NativeFile {
   dataExtents(start?: number, end?: number): Extent[];
   fsync(): void;
   fdatasync(): void;
+  /** syncfs(2): flushes the whole file system the file is on (one call for a batch of files). */
+  syncfs(): void;
   truncate(size: number): void;
   allocate(offset: number, length: number): void;
   punchHole(offset: number, length: number): void;
@@ -79,6 +81,8 @@ export interface CopyRangeOptions {
   hash?: Xxh64;
   /** Set element 0 to nonzero (Atomics.store) to stop with ECANCELED; over a SharedArrayBuffer it works across threads. */
   cancel?: Int32Array;
+  /** Token bucket shared by all copies (bandwidth limit): element 0 holds the bytes that may still be read; each buffer takes from it and waits while it is negative. Refill it from JS. */
+  budget?: BigInt64Array;
 }
 
 export interface CopyRangeResult {

@@ -234,3 +234,31 @@ t.test('fsync, fdatasync, truncate, allocate and punchHole act on the file', asy
   f.close();
   t.throws(() => f.fsync(), { code: 'EBADF', syscall: 'fsync' });
 });
+
+t.test('a shared byte budget throttles copies and a cancel still stops a waiting copy', async (t) => {
+  const dir = diskDir(t);
+  const src = path.join(dir, 's');
+  const data = writeRandom(src, 4 * MiB, 11);
+  const s = new native.File(src, C.O_RDONLY);
+  const d = new native.File(path.join(dir, 'd'), WRITE, 0o644);
+  const budget = new BigInt64Array(new SharedArrayBuffer(8));
+  budget[0] = BigInt(MiB);
+  const refill = setInterval(() => Atomics.add(budget, 0, BigInt(MiB)), 100);
+  const start = Date.now();
+  const r = await native.copyRangeAsync(s, d, { bufferSize: MiB, budget });
+  const elapsed = Date.now() - start;
+  clearInterval(refill);
+  t.equal(r.bytes, 4 * MiB);
+  t.ok(elapsed >= 250, `4 MiB at 1 MiB per 100 ms took ${elapsed} ms`);
+  t.ok(readFileSync(path.join(dir, 'd')).equals(data));
+
+  budget[0] = 0n; // nothing left, no refill: the copy waits ...
+  const cancel = new Int32Array(new SharedArrayBuffer(4));
+  const waiting = native.copyRangeAsync(s, null, { bufferSize: MiB, budget, cancel });
+  setTimeout(() => Atomics.store(cancel, 0, 1), 50); // ... until cancelled
+  await t.rejects(waiting, { code: 'ECANCELED' });
+  t.throws(() => native.copyRange(s, null, { budget: new Int32Array(2) as never }), TypeError);
+  d.syncfs();
+  s.close();
+  d.close();
+});

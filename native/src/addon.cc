@@ -235,6 +235,7 @@ class FileWrap : public Napi::ObjectWrap<FileWrap> {
                            InstanceMethod<&FileWrap::dataExtents>("dataExtents"),
                            InstanceMethod<&FileWrap::fsync>("fsync"),
                            InstanceMethod<&FileWrap::fdatasync>("fdatasync"),
+                           InstanceMethod<&FileWrap::syncfs>("syncfs"),
                            InstanceMethod<&FileWrap::truncate>("truncate"),
                            InstanceMethod<&FileWrap::allocate>("allocate"),
                            InstanceMethod<&FileWrap::punchHole>("punchHole"),
@@ -336,6 +337,9 @@ class FileWrap : public Napi::ObjectWrap<FileWrap> {
   Napi::Value fdatasync(const Napi::CallbackInfo& info) {
     return guard(info.Env(), [&] { file_->fdatasync(); }), info.Env().Undefined();
   }
+  Napi::Value syncfs(const Napi::CallbackInfo& info) {
+    return guard(info.Env(), [&] { file_->syncfs(); }), info.Env().Undefined();
+  }
   Napi::Value truncate(const Napi::CallbackInfo& info) {
     uint64_t size = u64Arg(info[0], "size");
     return guard(info.Env(), [&] { file_->truncate(size); }), info.Env().Undefined();
@@ -387,6 +391,13 @@ CopyArgs copyArgs(const Napi::CallbackInfo& info, std::vector<Napi::Value>& keep
   if (!hash.IsUndefined() && !hash.IsNull()) {
     a.options.hash = &Xxh64Wrap::Unwrap(hash.As<Napi::Object>())->hash();
     keep.push_back(hash);
+  }
+  Napi::Value budget = o.Get("budget");
+  if (!budget.IsUndefined() && !budget.IsNull()) {
+    if (!budget.IsTypedArray() || budget.As<Napi::TypedArray>().TypedArrayType() != napi_bigint64_array)
+      throw Napi::TypeError::New(info.Env(), "budget must be a BigInt64Array (over a SharedArrayBuffer)");
+    a.options.budget = reinterpret_cast<int64_t*>(budget.As<Napi::TypedArrayOf<int64_t>>().Data());
+    keep.push_back(budget);
   }
   Napi::Value cancel = o.Get("cancel");
   if (!cancel.IsUndefined() && !cancel.IsNull()) {

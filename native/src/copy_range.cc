@@ -1,7 +1,10 @@
 #include "copy_range.h"
 
+#include <time.h>
+
 #include <algorithm>
 #include <cerrno>
+#include <memory>
 
 #include "aligned_buffer.h"
 #include "sys_error.h"
@@ -12,13 +15,35 @@ static void checkCancel(const CopyOptions& o, const std::string& path) {
   if (o.cancel && __atomic_load_n(o.cancel, __ATOMIC_ACQUIRE) != 0) throw SysError(ECANCELED, "copy_range", path);
 }
 
-static void hashZeros(Xxh64& hash, uint64_t n) {
+// Holes read as zeros and are hashed as such; a hole can be terabytes, so cancel is honoured here too.
+static void hashZeros(Xxh64& hash, uint64_t n, const CopyOptions& o, const std::string& path) {
   static const char zeros[64 << 10] = {};
-  while (n > 0) {
+  for (uint64_t i = 0; n > 0; i++) {
+    if (i % 1024 == 0) checkCancel(o, path);
     size_t k = static_cast<size_t>(std::min<uint64_t>(n, sizeof zeros));
     hash.update(zeros, k);
     n -= k;
   }
+}
+
+// Waits until the shared budget allows n more bytes (see CopyOptions::budget).
+static void takeBudget(const CopyOptions& o, size_t n, const std::string& path) {
+  if (!o.budget) return;
+  if (__atomic_sub_fetch(o.budget, static_cast<int64_t>(n), __ATOMIC_ACQ_REL) >= 0) return;
+  while (__atomic_load_n(o.budget, __ATOMIC_ACQUIRE) < 0) {
+    checkCancel(o, path);
+    struct timespec ts = {0, 5 * 1000 * 1000};
+    nanosleep(&ts, nullptr);
+  }
+}
+
+// One buffer per thread, kept and reused: a worker copying 100,000 small files must not map
+// and unmap a buffer for each, and the memory in use stays threads x the largest buffer.
+static char* threadBuffer(size_t size, size_t alignment) {
+  thread_local std::unique_ptr<AlignedBuffer> buf;
+  if (!buf || buf->size() < size || reinterpret_cast<uintptr_t>(buf->data()) % alignment != 0)
+    buf = std::make_unique<AlignedBuffer>(size, alignment);
+  return buf->data();
 }
 
 CopyResult copyRange(File& src, File* dst, uint64_t srcOff, uint64_t dstOff, uint64_t length, const CopyOptions& o) {
@@ -32,28 +57,29 @@ CopyResult copyRange(File& src, File* dst, uint64_t srcOff, uint64_t dstOff, uin
   bool direct = src.direct() || (dst && dst->direct());
   size_t wanted = o.bufferSize ? o.bufferSize : direct ? (8 << 20) : (256 << 10);
   size_t bufSize = std::max<size_t>(wanted & ~(alignment - 1), alignment);
-  AlignedBuffer buf(bufSize, alignment);
+  char* buf = threadBuffer(bufSize, alignment);
 
   uint64_t pos = srcOff;  // everything before pos is hashed
   for (const Extent& e : extents) {
-    if (o.hash && e.offset > pos) hashZeros(*o.hash, e.offset - pos);
+    if (o.hash && e.offset > pos) hashZeros(*o.hash, e.offset - pos, o, src.path());
     pos = e.offset;
     uint64_t stop = e.offset + e.length;
     while (pos < stop) {
       checkCancel(o, src.path());
       size_t want = static_cast<size_t>(std::min<uint64_t>(bufSize, stop - pos));
-      size_t n = src.read(buf.data(), want, pos);
+      takeBudget(o, want, src.path());
+      size_t n = src.read(buf, want, pos);
       if (n == 0) {
         // The file shrank under us: report it instead of pretending the range was copied.
         throw SysError(ENODATA, "read", src.path());
       }
-      if (o.hash) o.hash->update(buf.data(), n);
-      if (dst) dst->write(buf.data(), n, dstOff + (pos - srcOff));
+      if (o.hash) o.hash->update(buf, n);
+      if (dst) dst->write(buf, n, dstOff + (pos - srcOff));
       pos += n;
       r.dataBytes += n;
     }
   }
-  if (o.hash && end > pos) hashZeros(*o.hash, end - pos);
+  if (o.hash && end > pos) hashZeros(*o.hash, end - pos, o, src.path());
   r.bytes = end - srcOff;
   return r;
 }

@@ -22,6 +22,9 @@ struct CopyOptions {
   bool sparse = false;
   Xxh64* hash = nullptr;            // updated with every byte of the range, holes included
   const int32_t* cancel = nullptr;  // nonzero (read atomically) stops with ECANCELED
+  // A token bucket shared by every copy of a run (--bwlimit): bytes that may still be read. Each
+  // buffer takes its size from it and waits while it is negative; JS refills it on a timer.
+  int64_t* budget = nullptr;
 };
 
 struct CopyResult {

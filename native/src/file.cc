@@ -52,6 +52,9 @@ File::File(const std::string& path, const OpenOptions& o)
       direct_ = true;
     } else if (errno != EINVAL) {
       throwErrno("open", path);
+    } else {
+      // The kernel creates the file before it refuses O_DIRECT: O_EXCL would now fail.
+      flags &= ~O_EXCL;
     }
     dropCache_ = true;
   }
@@ -79,24 +82,12 @@ bool File::isAligned(const void* buf, size_t len, uint64_t off) const {
   return ((reinterpret_cast<uintptr_t>(buf) | len | off) & mask) == 0;
 }
 
-int File::bufferedFd() {
-  if (!direct_) return fd_;
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (bufferedFd_ < 0) {
-    // Reopen the very inode (not the path, which may have been renamed) without O_DIRECT.
-    std::string self = "/proc/self/fd/" + std::to_string(fd_);
-    bufferedFd_ = ::open(self.c_str(), accessFlags_ | O_CLOEXEC);
-    if (bufferedFd_ < 0) throwErrno("open", path_);
-  }
-  return bufferedFd_;
-}
-
 // Counts a finished transfer; a buffered one is then pushed out of the page cache when the
 // caller asked for direct I/O (DONTNEED cannot drop dirty pages, so start writeback first).
 // Both calls are advice: their failures are harmless.
-void File::transferred(int fd, uint64_t off, size_t n, bool written) {
+void File::transferred(int fd, uint64_t off, size_t n, bool direct, bool written) {
   if (n == 0) return;
-  if (direct_ && fd == fd_) {
+  if (direct) {
     directBytes_ += n;
     return;
   }
@@ -106,45 +97,68 @@ void File::transferred(int fd, uint64_t off, size_t n, bool written) {
   posix_fadvise(fd, off, n, POSIX_FADV_DONTNEED);
 }
 
-size_t File::readOnce(int fd, void* buf, size_t len, uint64_t off) {
+size_t File::transferOnce(bool write, int fd, void* buf, size_t len, uint64_t off, bool direct) {
   for (;;) {
-    ssize_t n = ::pread(fd, buf, len, static_cast<off_t>(off));
-    if (n >= 0) {
-      transferred(fd, off, n, false);
-      return static_cast<size_t>(n);
-    }
-    if (errno != EINTR) throwErrno("read", path_);
-  }
-}
-
-size_t File::writeOnce(int fd, const void* buf, size_t len, uint64_t off) {
-  for (;;) {
-    ssize_t n = ::pwrite(fd, buf, len, static_cast<off_t>(off));
-    if (n > 0) {
-      transferred(fd, off, n, true);
+    ssize_t n =
+        write ? ::pwrite(fd, buf, len, static_cast<off_t>(off)) : ::pread(fd, buf, len, static_cast<off_t>(off));
+    if (n > 0 || (n == 0 && !write)) {
+      transferred(fd, off, n, direct, write);
       return static_cast<size_t>(n);
     }
     if (n == 0) throw SysError(EIO, "write", path_);  // no progress: never spin
-    if (errno != EINTR) throwErrno("write", path_);
+    if (errno != EINTR) throwErrno(write ? "write" : "read", path_);
   }
+}
+
+// An unaligned piece on a direct file goes through a second descriptor on the same inode
+// (/proc/self/fd/N: not the path, which may have been renamed) opened without O_DIRECT. Where
+// that reopen is refused (a file created read-only, e.g. mode 0444, by a non-root user), the
+// piece is done on the one descriptor with O_DIRECT cleared for its duration.
+size_t File::transferBuffered(bool write, void* buf, size_t len, uint64_t off) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (fd_ < 0) throw SysError(EBADF, write ? "write" : "read", path_);
+  if (bufferedFd_ < 0 && !reopenRefused_) {
+    std::string self = "/proc/self/fd/" + std::to_string(fd_);
+    bufferedFd_ = ::open(self.c_str(), accessFlags_ | O_CLOEXEC);
+    if (bufferedFd_ < 0 && errno != EACCES && errno != EPERM) throwErrno("open", path_);
+    reopenRefused_ = bufferedFd_ < 0;
+  }
+  if (!reopenRefused_) {
+    int fd = bufferedFd_;
+    lock.unlock();
+    return transferOnce(write, fd, buf, len, off, false);
+  }
+  int flags = fcntl(fd_, F_GETFL);
+  if (flags < 0 || fcntl(fd_, F_SETFL, flags & ~O_DIRECT) != 0) throwErrno("fcntl", path_);
+  try {
+    size_t n = transferOnce(write, fd_, buf, len, off, false);
+    fcntl(fd_, F_SETFL, flags);
+    return n;
+  } catch (...) {
+    fcntl(fd_, F_SETFL, flags);
+    throw;
+  }
+}
+
+// Direct for the aligned head of a request, buffered for an unaligned remainder.
+size_t File::transfer(bool write, void* buf, size_t len, uint64_t off) {
+  if (!direct_) {
+    if (fd_ < 0) throw SysError(EBADF, write ? "write" : "read", path_);
+    return transferOnce(write, fd_, buf, len, off, false);
+  }
+  size_t head = len & ~(alignment_ - 1);
+  if (head > 0 && isAligned(buf, head, off)) {
+    if (fd_ < 0) throw SysError(EBADF, write ? "write" : "read", path_);
+    return transferOnce(write, fd_, buf, head, off, true);
+  }
+  return transferBuffered(write, buf, len, off);
 }
 
 size_t File::read(void* buf, size_t len, uint64_t off) {
   char* p = static_cast<char*>(buf);
   size_t done = 0;
   while (done < len) {
-    size_t want = len - done;
-    int fd = fd_;
-    if (direct_) {
-      // Direct for the aligned head, buffered for an unaligned remainder.
-      size_t head = want & ~(alignment_ - 1);
-      if (head > 0 && isAligned(p + done, head, off + done))
-        want = head;
-      else
-        fd = bufferedFd();
-    }
-    if (fd < 0) throw SysError(EBADF, "read", path_);
-    size_t n = readOnce(fd, p + done, want, off + done);
+    size_t n = transfer(false, p + done, len - done, off + done);
     if (n == 0) break;  // end of file
     done += n;
   }
@@ -152,21 +166,9 @@ size_t File::read(void* buf, size_t len, uint64_t off) {
 }
 
 void File::write(const void* buf, size_t len, uint64_t off) {
-  const char* p = static_cast<const char*>(buf);
-  size_t done = 0;
-  while (done < len) {
-    size_t want = len - done;
-    int fd = fd_;
-    if (direct_) {
-      size_t head = want & ~(alignment_ - 1);
-      if (head > 0 && isAligned(p + done, head, off + done))
-        want = head;
-      else
-        fd = bufferedFd();
-    }
-    if (fd < 0) throw SysError(EBADF, "write", path_);
-    done += writeOnce(fd, p + done, want, off + done);
-  }
+  // pwrite does not modify the buffer; one code path serves both directions.
+  char* p = const_cast<char*>(static_cast<const char*>(buf));
+  for (size_t done = 0; done < len;) done += transfer(true, p + done, len - done, off + done);
 }
 
 std::vector<Extent> File::dataExtents(uint64_t start, uint64_t end) {
@@ -195,6 +197,10 @@ void File::fsync() {
 
 void File::fdatasync() {
   if (::fdatasync(fd_) != 0) throwErrno("fdatasync", path_);
+}
+
+void File::syncfs() {
+  if (::syncfs(fd_) != 0) throwErrno("syncfs", path_);
 }
 
 void File::truncate(uint64_t size) {

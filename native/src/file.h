@@ -61,6 +61,8 @@ class File {
 
   void fsync();
   void fdatasync();
+  // Flushes the whole file system the file lives on: one call makes a batch of files durable.
+  void syncfs();
   void truncate(uint64_t size);
   void allocate(uint64_t off, uint64_t len);   // fallocate; EOPNOTSUPP where unsupported
   void punchHole(uint64_t off, uint64_t len);  // deallocate without changing the size
@@ -69,10 +71,10 @@ class File {
 
  private:
   bool isAligned(const void* buf, size_t len, uint64_t off) const;
-  int bufferedFd();  // lazily reopens the same inode without O_DIRECT
-  void transferred(int fd, uint64_t off, size_t n, bool written);
-  size_t readOnce(int fd, void* buf, size_t len, uint64_t off);
-  size_t writeOnce(int fd, const void* buf, size_t len, uint64_t off);
+  void transferred(int fd, uint64_t off, size_t n, bool direct, bool written);
+  size_t transferOnce(bool write, int fd, void* buf, size_t len, uint64_t off, bool direct);
+  size_t transferBuffered(bool write, void* buf, size_t len, uint64_t off);
+  size_t transfer(bool write, void* buf, size_t len, uint64_t off);
 
   std::string path_;
   int fd_ = -1;
@@ -80,6 +82,7 @@ class File {
   int accessFlags_;
   bool direct_ = false;
   bool dropCache_ = false;
+  bool reopenRefused_ = false;
   size_t alignment_;
   std::mutex mutex_;
   std::atomic<uint64_t> directBytes_{0}, bufferedBytes_{0};

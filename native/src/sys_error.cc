@@ -26,14 +26,21 @@ std::string SysError::code() const { return errnoName(err); }
 
 void throwErrno(const char* syscall, const std::string& path) { throw SysError(errno, syscall, path); }
 
-// Length of the valid UTF-8 sequence starting at s[i], or 0 if it is not one.
+// Length of the valid UTF-8 sequence starting at s[i], or 0 if it is not one (RFC 3629: no
+// overlong forms, no surrogates, nothing above U+10FFFF).
 static size_t utf8SequenceLength(const std::string& s, size_t i) {
   unsigned char c = s[i];
-  size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+  size_t n = c < 0x80                   ? 1
+             : (c >= 0xC2 && c <= 0xDF) ? 2
+             : (c >= 0xE0 && c <= 0xEF) ? 3
+             : (c >= 0xF0 && c <= 0xF4) ? 4
+                                        : 0;
   if (n == 0 || i + n > s.size()) return 0;
   for (size_t k = 1; k < n; k++)
     if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return 0;
-  if (n == 2 && c < 0xC2) return 0;  // overlong
+  unsigned char c1 = n > 1 ? s[i + 1] : 0;
+  if ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 > 0x9F) || (c == 0xF0 && c1 < 0x90) || (c == 0xF4 && c1 > 0x8F))
+    return 0;
   return n;
 }
 

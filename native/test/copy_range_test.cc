@@ -1,12 +1,13 @@
 // sm::copyRange: sparse copies that keep holes, hashing holes as zeros, verification without a
 // destination, cancellation.
+#include "copy_range.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstring>
 
-#include "copy_range.h"
 #include "file.h"
 #include "harness.h"
 #include "interpose.h"
@@ -94,13 +95,13 @@ TEST(copy_range_partial_ranges_and_verification) {
     uint64_t off, len;
   };
   const Case cases[] = {
-      {kDataAt - 100, 300},             // hole then data, unaligned
-      {kDataAt + kMiB - 7, 4 * kMiB},   // data then hole
-      {kDataAt + 4096, 8192},           // inside the data
-      {0, kMiB},                        // all hole
-      {kBig - 10, 1000},                // clipped at end of file
-      {kBig, 10},                       // empty: at end of file
-      {kBig + 5, sm::kToEof},           // empty: past end of file
+      {kDataAt - 100, 300},            // hole then data, unaligned
+      {kDataAt + kMiB - 7, 4 * kMiB},  // data then hole
+      {kDataAt + 4096, 8192},          // inside the data
+      {0, kMiB},                       // all hole
+      {kBig - 10, 1000},               // clipped at end of file
+      {kBig, 10},                      // empty: at end of file
+      {kBig + 5, sm::kToEof},          // empty: past end of file
       {kDataAt - 3, sm::kToEof},
   };
   for (const Case& c : cases) {
@@ -115,11 +116,13 @@ TEST(copy_range_partial_ranges_and_verification) {
       sm::CopyResult r = sm::copyRange(src, nullptr, c.off, 0, c.len, o);  // verify only
       std::string label = "range " + std::to_string(c.off) + "+" + std::to_string(c.len) + (sparse ? " sparse" : "");
       if (r.bytes != n || hash.digest() != t::xxh64(want.data() + (n ? c.off : 0), n)) {
-        t::fail(__FILE__, __LINE__, label + ": bytes " + std::to_string(r.bytes) + " want " + std::to_string(n) +
-                                        " or hash differs");
+        t::fail(__FILE__, __LINE__,
+                label + ": bytes " + std::to_string(r.bytes) + " want " + std::to_string(n) + " or hash differs");
       }
-      if (!sparse) CHECK_EQ(r.dataBytes, n);
-      else CHECK_LE(r.dataBytes, n);
+      if (!sparse)
+        CHECK_EQ(r.dataBytes, n);
+      else
+        CHECK_LE(r.dataBytes, n);
 
       // And copied to an unaligned place in a (buffered) destination.
       std::string dstPath = dir / "part";
@@ -202,4 +205,32 @@ TEST(copy_range_source_shrinks) {
   interpose::start(interpose::Mode::Short);
   CHECK_SYSERROR(sm::copyRange(src, nullptr, 0, 0, sm::kToEof, o), ENODATA, "read");
   interpose::stop();
+}
+
+// Found while writing these tests: with sparse=true the cancel flag is only looked at before
+// reading data, so a range that is all hole (hashed as zeros, possibly terabytes) cannot be
+// cancelled: it runs to the end and returns normally.
+TEST(copy_range_cancel_all_hole_sparse_range) {
+  t::TempDir dir("/var/tmp");
+  std::string srcPath = dir / "holes";
+  t::writeFile(srcPath, "");
+  REQUIRE(truncate(srcPath.c_str(), static_cast<off_t>(kBig)) == 0);
+  sm::File src(srcPath, opts(O_RDONLY, true));
+  int32_t cancel = 1;
+  sm::Xxh64 hash;
+  sm::CopyOptions o;
+  o.sparse = true;
+  o.hash = &hash;
+  o.cancel = &cancel;
+  auto e = t::catchSys([&] { sm::copyRange(src, nullptr, 0, 0, sm::kToEof, o); });
+  CHECK(e && e->err == ECANCELED);  // regression: copy_range.cc copyRange: cancel is not checked while hashing
+  // Without cancel, the hash of the holes is the hash of that many zeros.
+  sm::Xxh64 h2;
+  o.hash = &h2;
+  o.cancel = nullptr;
+  sm::CopyResult r = sm::copyRange(src, nullptr, 0, 0, sm::kToEof, o);
+  CHECK_EQ(r.bytes, kBig);
+  CHECK_EQ(r.dataBytes, uint64_t{0});
+  std::string zeros(kBig, '\0');
+  CHECK_EQ(h2.digest(), t::xxh64(zeros.data(), zeros.size()));
 }

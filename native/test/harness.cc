@@ -43,8 +43,10 @@ struct Current {
 Current* current = nullptr;
 
 void say(const std::string& line) {
-  if (current) current->lines.push_back(line);
-  else fprintf(stderr, "%s\n", line.c_str());
+  if (current)
+    current->lines.push_back(line);
+  else
+    fprintf(stderr, "%s\n", line.c_str());
 }
 
 }  // namespace
@@ -261,12 +263,15 @@ int main(int argc, char** argv) {
     const char* status = cur.failures ? "FAIL" : cur.skipped ? "skip" : "ok  ";
     printf("%s %s (%lld ms)\n", status, test.name, static_cast<long long>(ms));
     for (const auto& line : cur.lines) printf("%s\n", line.c_str());
-    if (cur.failures) failed++;
-    else passed++;
+    if (cur.failures)
+      failed++;
+    else
+      passed++;
     if (cur.skipped && !cur.failures) skipped++;
     knownBugs += cur.knownBugs;
   }
-  auto total = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+  auto total =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
   printf("%s build, %lld ms; %d skipped (counted as passed), %d known bug(s) reported as expected failures\n",
          t::asanBuild() ? "ASan" : "non-ASan", static_cast<long long>(total), skipped, knownBugs);
   printf("%d passed, %d failed\n", passed, failed);

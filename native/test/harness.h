@@ -106,33 +106,33 @@ bool asanBuild();
 #define SM_CAT2(a, b) a##b
 #define SM_CAT(a, b) SM_CAT2(a, b)
 
-#define TEST(name)                                                    \
-  static void name();                                                 \
-  static ::t::Registrar SM_CAT(registrar_, name)(#name, &name);       \
+#define TEST(name)                                              \
+  static void name();                                           \
+  static ::t::Registrar SM_CAT(registrar_, name)(#name, &name); \
   static void name()
 
-#define CHECK(cond)                                            \
-  do {                                                         \
+#define CHECK(cond)                                                 \
+  do {                                                              \
     if (!(cond)) ::t::fail(__FILE__, __LINE__, "CHECK(" #cond ")"); \
   } while (0)
 
-#define REQUIRE(cond)                                                  \
-  do {                                                                 \
-    if (!(cond)) {                                                     \
-      ::t::fail(__FILE__, __LINE__, "REQUIRE(" #cond ")");            \
-      throw ::t::Abort{};                                              \
-    }                                                                  \
+#define REQUIRE(cond)                                      \
+  do {                                                     \
+    if (!(cond)) {                                         \
+      ::t::fail(__FILE__, __LINE__, "REQUIRE(" #cond ")"); \
+      throw ::t::Abort{};                                  \
+    }                                                      \
   } while (0)
 
-#define SM_CHECK_OP(kind, a, op, b, abort)                                                          \
-  do {                                                                                             \
-    const auto& sm_a_ = (a);                                                                       \
-    const auto& sm_b_ = (b);                                                                       \
-    if (!(sm_a_ op sm_b_)) {                                                                       \
-      ::t::fail(__FILE__, __LINE__,                                                                \
+#define SM_CHECK_OP(kind, a, op, b, abort)                                                                    \
+  do {                                                                                                        \
+    const auto& sm_a_ = (a);                                                                                  \
+    const auto& sm_b_ = (b);                                                                                  \
+    if (!(sm_a_ op sm_b_)) {                                                                                  \
+      ::t::fail(__FILE__, __LINE__,                                                                           \
                 kind "(" #a ", " #b "): " + ::t::show(sm_a_) + " " #op " " + ::t::show(sm_b_) + " is false"); \
-      if (abort) throw ::t::Abort{};                                                               \
-    }                                                                                              \
+      if (abort) throw ::t::Abort{};                                                                          \
+    }                                                                                                         \
   } while (0)
 
 #define CHECK_EQ(a, b) SM_CHECK_OP("CHECK_EQ", a, ==, b, false)
@@ -145,31 +145,31 @@ bool asanBuild();
 #define REQUIRE_GE(a, b) SM_CHECK_OP("REQUIRE_GE", a, >=, b, true)
 
 // Byte strings compared without printing megabytes: reports the first difference.
-#define CHECK_BYTES_EQ(a, b)                                                           \
-  do {                                                                                \
-    const std::string& sm_x_ = (a);                                                   \
-    const std::string& sm_y_ = (b);                                                   \
-    if (sm_x_ != sm_y_) {                                                             \
-      size_t sm_i_ = 0;                                                               \
-      while (sm_i_ < sm_x_.size() && sm_i_ < sm_y_.size() && sm_x_[sm_i_] == sm_y_[sm_i_]) sm_i_++; \
-      ::t::fail(__FILE__, __LINE__,                                                   \
-                "CHECK_BYTES_EQ(" #a ", " #b "): sizes " + std::to_string(sm_x_.size()) + " and " + \
+#define CHECK_BYTES_EQ(a, b)                                                                               \
+  do {                                                                                                     \
+    const std::string& sm_x_ = (a);                                                                        \
+    const std::string& sm_y_ = (b);                                                                        \
+    if (sm_x_ != sm_y_) {                                                                                  \
+      size_t sm_i_ = 0;                                                                                    \
+      while (sm_i_ < sm_x_.size() && sm_i_ < sm_y_.size() && sm_x_[sm_i_] == sm_y_[sm_i_]) sm_i_++;        \
+      ::t::fail(__FILE__, __LINE__,                                                                        \
+                "CHECK_BYTES_EQ(" #a ", " #b "): sizes " + std::to_string(sm_x_.size()) + " and " +        \
                     std::to_string(sm_y_.size()) + ", first difference at byte " + std::to_string(sm_i_)); \
-    }                                                                                 \
+    }                                                                                                      \
   } while (0)
 
 // expr must throw sm::SysError with this errno and syscall; evaluates to the error (or nullopt).
-#define CHECK_SYSERROR(expr, errno_, syscall_)                                                   \
-  ([&]() -> std::optional<sm::SysError> {                                                        \
-    auto sm_e_ = ::t::catchSys([&] { (void)(expr); });                                           \
-    if (!sm_e_) {                                                                                \
-      ::t::fail(__FILE__, __LINE__, "CHECK_SYSERROR(" #expr "): no SysError thrown");            \
-    } else if (sm_e_->err != (errno_) || sm_e_->syscall != (syscall_)) {                         \
-      ::t::fail(__FILE__, __LINE__,                                                              \
-                "CHECK_SYSERROR(" #expr "): got " + sm_e_->code() + "/" + sm_e_->syscall + " (" + \
-                    sm_e_->what() + "), want " #errno_ "/" + std::string(syscall_));              \
-    }                                                                                            \
-    return sm_e_;                                                                                \
+#define CHECK_SYSERROR(expr, errno_, syscall_)                                                                    \
+  ([&]() -> std::optional<sm::SysError> {                                                                         \
+    auto sm_e_ = ::t::catchSys([&] { (void)(expr); });                                                            \
+    if (!sm_e_) {                                                                                                 \
+      ::t::fail(__FILE__, __LINE__, "CHECK_SYSERROR(" #expr "): no SysError thrown");                             \
+    } else if (sm_e_->err != (errno_) || sm_e_->syscall != (syscall_)) {                                          \
+      ::t::fail(__FILE__, __LINE__,                                                                               \
+                "CHECK_SYSERROR(" #expr "): got " + sm_e_->code() + "/" + sm_e_->syscall + " (" + sm_e_->what() + \
+                    "), want " #errno_ "/" + std::string(syscall_));                                              \
+    }                                                                                                             \
+    return sm_e_;                                                                                                 \
   }())
 
 #define KNOWN_BUG(cond, what) ::t::knownBug(__FILE__, __LINE__, static_cast<bool>(cond), what)

@@ -21,8 +21,8 @@ enum class Mode {
 
 struct Counters {
   std::atomic<uint64_t> preadCalls{0}, pwriteCalls{0};  // interposed calls while on
-  std::atomic<uint64_t> eintr{0}, shortCount{0};         // injected failures
-  std::atomic<uint64_t> directCalls{0};                  // calls on O_DIRECT descriptors
+  std::atomic<uint64_t> eintr{0}, shortCount{0};        // injected failures
+  std::atomic<uint64_t> directCalls{0};                 // calls on O_DIRECT descriptors
 };
 
 extern Counters counters;
