@@ -192,6 +192,14 @@ class Job : public Napi::AsyncWorker {
   std::vector<Napi::Reference<Napi::Value>> keep_;
 };
 
+// The classes of this addon instance. Per environment, never static: each worker thread
+// loads the addon into an environment of its own.
+struct Classes {
+  Napi::FunctionReference file;
+  Napi::FunctionReference xxh64;
+};
+Classes& classes(Napi::Env env) { return *env.GetInstanceData<Classes>(); }
+
 // ---- Xxh64 ---------------------------------------------------------------------------
 
 class Xxh64Wrap : public Napi::ObjectWrap<Xxh64Wrap> {
@@ -259,12 +267,11 @@ class FileWrap : public Napi::ObjectWrap<FileWrap> {
   }
 
   static sm::File& unwrap(const Napi::Value& v, const char* what) {
-    if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(constructor->Value()))
+    if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(classes(v.Env()).file.Value()))
       throw Napi::TypeError::New(v.Env(), std::string(what) + " must be a File");
     return *Unwrap(v.As<Napi::Object>())->file_;
   }
   static std::shared_ptr<sm::File> shared(const Napi::Value& v) { return Unwrap(v.As<Napi::Object>())->file_; }
-  static Napi::FunctionReference* constructor;
 
  private:
   struct Span {
@@ -361,7 +368,6 @@ class FileWrap : public Napi::ObjectWrap<FileWrap> {
 
   std::shared_ptr<sm::File> file_;
 };
-Napi::FunctionReference* FileWrap::constructor = nullptr;
 
 // ---- copy and hash ---------------------------------------------------------------------
 
@@ -389,6 +395,8 @@ CopyArgs copyArgs(const Napi::CallbackInfo& info, std::vector<Napi::Value>& keep
   a.options.sparse = boolOpt(o, "sparse", false);
   Napi::Value hash = o.Get("hash");
   if (!hash.IsUndefined() && !hash.IsNull()) {
+    if (!hash.IsObject() || !hash.As<Napi::Object>().InstanceOf(classes(info.Env()).xxh64.Value()))
+      throw Napi::TypeError::New(info.Env(), "hash must be an Xxh64");
     a.options.hash = &Xxh64Wrap::Unwrap(hash.As<Napi::Object>())->hash();
     keep.push_back(hash);
   }
@@ -601,10 +609,10 @@ Napi::Value MakeDev(const Napi::CallbackInfo& info) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Napi::Function file = FileWrap::define(env);
-  FileWrap::constructor = new Napi::FunctionReference(Napi::Persistent(file));
-  env.SetInstanceData<Napi::FunctionReference>(FileWrap::constructor);
+  Napi::Function xxh64 = Xxh64Wrap::define(env);
+  env.SetInstanceData<Classes>(new Classes{Napi::Persistent(file), Napi::Persistent(xxh64)});
   exports.Set("File", file);
-  exports.Set("Xxh64", Xxh64Wrap::define(env));
+  exports.Set("Xxh64", xxh64);
   exports.Set("alignedBuffer", Napi::Function::New<AlignedBufferFn>(env));
   exports.Set("copyRange", Napi::Function::New<CopyRange>(env));
   exports.Set("copyRangeAsync", Napi::Function::New<CopyRangeAsync>(env));

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { native } from '../native.js';
 import { argBytes } from './raw-argv.js';
 import { writeOut } from './output.js';
+import { Exit } from './exit.js';
 
 export function hashCommand(program: Command): void {
   program
@@ -23,6 +24,6 @@ export function hashCommand(program: Command): void {
           process.stderr.write(`stripemover: ${(err as Error).message}\n`);
         }
       }
-      if (failed) process.exitCode = 1;
+      if (failed) process.exitCode = Exit.failures;
     });
 }

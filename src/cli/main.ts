@@ -1,16 +1,18 @@
 // The `stripemover` command: parses arguments and calls the library. Thin by design.
 import { Command, CommanderError } from 'commander';
 import { hashCommand } from './hash.js';
-
-/** Documented exit codes. */
-export const Exit = { ok: 0, failures: 1, usage: 2, interrupted: 130 } as const;
+import { copyCommand } from './copy.js';
+import { Exit } from './exit.js';
 
 export async function main(argv = process.argv): Promise<void> {
   const program = new Command('stripemover')
-    .description('stripe-aware, verified, resumable data mover and backup tool for Lustre and other parallel file systems')
+    .description(
+      'stripe-aware, verified, resumable data mover and backup tool for Lustre and other parallel file systems',
+    )
     .version('0.1.0')
     .exitOverride();
   hashCommand(program);
+  copyCommand(program);
   try {
     await program.parseAsync(argv);
   } catch (err) {

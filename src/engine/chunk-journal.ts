@@ -1,0 +1,58 @@
+// Resume state of one large file copied in chunks: beside its temporary file, a journal whose
+// first line names the source version and chunk size, then one line per chunk made durable.
+// A rerun that finds both, for the same source version, copies only the missing chunks.
+import { closeSync, existsSync, fdatasyncSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import type { Entry } from '../model/entry.js';
+
+interface Header {
+  size: number;
+  mtimeNs: string;
+  ctimeNs: string;
+  chunkSize: number;
+}
+
+export class ChunkJournal {
+  private constructor(
+    private readonly file: Buffer,
+    private readonly fd: number,
+    /** Offsets of chunks already durable in the temporary file, with their digests. */
+    readonly done: Map<number, string>,
+    private readonly durable: boolean,
+  ) {}
+
+  /**
+   * Opens the journal of a large file: resumes it when it matches this source version and the
+   * temporary file still exists, starts it afresh otherwise (the caller then recreates the file).
+   */
+  static open(file: Buffer, tmpExists: boolean, e: Entry, chunkSize: number, durable: boolean): ChunkJournal {
+    const header: Header = { size: e.size, mtimeNs: String(e.mtimeNs), ctimeNs: String(e.ctimeNs), chunkSize };
+    const done = new Map<number, string>();
+    if (tmpExists && existsSync(file)) {
+      const [first, ...rest] = readFileSync(file, 'utf8').split('\n');
+      if (first === JSON.stringify(header)) {
+        // Only whole lines count: a line cut by a crash is ignored, and its chunk copied again.
+        for (const line of rest.slice(0, -1)) {
+          const [offset, digest] = line.split(' ');
+          if (offset !== undefined) done.set(Number(offset), digest ?? '');
+        }
+        return new ChunkJournal(file, openSync(file, 'a'), done, durable);
+      }
+    }
+    const fd = openSync(file, 'w');
+    writeSync(fd, JSON.stringify(header) + '\n');
+    if (durable) fdatasyncSync(fd);
+    return new ChunkJournal(file, fd, done, durable);
+  }
+
+  /** Records a chunk whose data is already durable. */
+  record(offset: number, digest = ''): void {
+    writeSync(this.fd, `${offset} ${digest}\n`);
+    if (this.durable) fdatasyncSync(this.fd);
+    this.done.set(offset, digest);
+  }
+
+  close(remove: boolean): void {
+    closeSync(this.fd);
+    if (remove) rmSync(this.file, { force: true });
+  }
+}

@@ -1,0 +1,419 @@
+// `copy SRC DST`: scan → plan → execute → commit. Directories are made as the scan meets them;
+// file data moves in piscina workers, one queue per stream; hard links, then directory
+// metadata, are committed last (directory times last of all: writing into a directory changes them).
+import { EventEmitter } from 'node:events';
+import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import { native, fsConstants as C } from '../native.js';
+import type { Entry } from '../model/entry.js';
+import { scan } from '../scan/index.js';
+import type { ScanError } from '../scan/index.js';
+import { chunkRanges, planUnitsAsync, resolvePlanOptions } from '../plan/index.js';
+import type { WorkUnit } from '../plan/index.js';
+import { joinPath, tempPath } from '../targets/posix/paths.js';
+import { applyMetadata } from '../targets/posix/metadata.js';
+import { StreamScheduler } from './scheduler.js';
+import { ChunkJournal } from './chunk-journal.js';
+import { Throttle } from './throttle.js';
+import { toErrorRecord, displayPath, StripemoverError } from '../errors.js';
+import type { ErrorRecord } from '../errors.js';
+import type { CopyTask, TaskResult, FsyncPolicy } from '../worker/copy-task.js';
+
+export interface CopyOptions {
+  /** Worker threads (default: max(4, cores)): small-file copies wait on metadata, not CPU. */
+  threads?: number;
+  /** Units running at once on one stream (device or OST); default 2. */
+  maxStreams?: number;
+  /** Large files are copied in chunks of this size (default 64 MiB). */
+  chunkSize?: number;
+  /** See FsyncPolicy; default 'batch'. */
+  fsync?: FsyncPolicy;
+  /** Hash every byte read (default true). */
+  hash?: boolean;
+  /** Re-read every written file from the device and compare digests. */
+  verify?: boolean;
+  /** Bytes per second over the whole run. */
+  bwlimit?: number;
+  oneFileSystem?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface Progress {
+  /** Files copied (complete and in place). */
+  files: number;
+  /** Bytes copied. */
+  bytes: number;
+  /** Files already complete at the destination (an earlier run): not copied again. */
+  skipped: number;
+  failed: number;
+  /** Files and bytes the scan has found so far, and whether it is finished (then eta is known). */
+  scannedFiles: number;
+  scannedBytes: number;
+  scanDone: boolean;
+  elapsedSeconds: number;
+  bytesPerSecond: number;
+  etaSeconds?: number;
+  /** Bytes copied per stream (device or OST). */
+  streams: Record<string, number>;
+}
+
+export interface CopyFailure {
+  path: string;
+  error: ErrorRecord;
+}
+
+export interface CopySummary extends Progress {
+  dirs: number;
+  links: number;
+  specials: number;
+  verified: number;
+  failures: CopyFailure[];
+  interrupted: boolean;
+}
+
+export interface CopyHandle extends EventEmitter {
+  /** The summary, once everything is committed (or the run was interrupted). */
+  done: Promise<CopySummary>;
+}
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+/** The worker module: beside this file once compiled; when run from src/ (tests), its build in dist/. */
+function workerFile(): string {
+  const js = path.join(here, '..', 'worker', 'copy-task.js');
+  return existsSync(js) ? js : js.replace(`${path.sep}src${path.sep}`, `${path.sep}dist${path.sep}`);
+}
+
+export function copy(src: string | Buffer, dst: string | Buffer, options: CopyOptions = {}): CopyHandle {
+  const handle = new EventEmitter() as CopyHandle;
+  handle.done = run(Buffer.from(src), Buffer.from(dst), options, handle);
+  return handle;
+}
+
+const key = (p: Buffer) => p.toString('latin1');
+
+async function run(srcRoot: Buffer, dstRoot: Buffer, o: CopyOptions, events: EventEmitter): Promise<CopySummary> {
+  const threads = o.threads ?? Math.max(4, os.availableParallelism());
+  const fsync = o.fsync ?? 'batch';
+  const cancel = new Int32Array(new SharedArrayBuffer(4));
+  const onAbort = () => Atomics.store(cancel, 0, 1);
+  o.signal?.addEventListener('abort', onAbort, { once: true });
+  const throttle = o.bwlimit ? new Throttle(o.bwlimit) : undefined;
+  const pool = new Piscina({ filename: workerFile(), minThreads: threads, maxThreads: threads });
+  const plan = resolvePlanOptions({ chunkSize: o.chunkSize });
+  const started = process.hrtime.bigint();
+  const s: CopySummary = {
+    files: 0,
+    bytes: 0,
+    skipped: 0,
+    failed: 0,
+    scannedFiles: 0,
+    scannedBytes: 0,
+    scanDone: false,
+    elapsedSeconds: 0,
+    bytesPerSecond: 0,
+    streams: {},
+    dirs: 0,
+    links: 0,
+    specials: 0,
+    verified: 0,
+    failures: [],
+    interrupted: false,
+  };
+  let skippedBytes = 0;
+  const fail = (p: Buffer, error: ErrorRecord) => {
+    s.failed++;
+    const record = { path: displayPath(joinPath(srcRoot, p)), error };
+    s.failures.push(record);
+    events.emit('error-record', record);
+  };
+  const taskBase = {
+    srcRoot,
+    dstRoot,
+    fsync,
+    hash: o.hash !== false || !!o.verify,
+    verify: !!o.verify,
+    cancel,
+    budget: throttle?.budget,
+  };
+
+  // Large files: their chunks share one temporary file, committed when the last chunk is in.
+  const chunked = new Map<
+    string,
+    {
+      entry: Entry;
+      left: number;
+      failed: boolean;
+      journal: ChunkJournal;
+      extents?: { offset: number; length: number }[];
+    }
+  >();
+  const dirs: Entry[] = [];
+  const firstLink = new Map<string, Buffer>(); // dev:ino -> first path, for files with nlink > 1
+  const laterLinks: { path: Buffer; target: Buffer }[] = [];
+  const failedPaths = new Set<string>();
+
+  const progress = (): Progress => {
+    s.elapsedSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+    s.bytesPerSecond = s.elapsedSeconds > 0 ? s.bytes / s.elapsedSeconds : 0;
+    const left = s.scannedBytes - s.bytes - skippedBytes;
+    const { files, bytes, skipped, failed, scannedFiles, scannedBytes, scanDone, elapsedSeconds, bytesPerSecond } = s;
+    return {
+      files,
+      bytes,
+      skipped,
+      failed,
+      scannedFiles,
+      scannedBytes,
+      scanDone,
+      elapsedSeconds,
+      bytesPerSecond,
+      ...(scanDone && bytesPerSecond > 0 ? { etaSeconds: Math.max(0, left) / bytesPerSecond } : {}),
+      streams: { ...s.streams },
+    };
+  };
+  const ticker = setInterval(() => events.emit('progress', progress()), 500);
+
+  const chunkFile = (rel: Buffer) => {
+    const tmp = tempPath(dstRoot, rel);
+    return { tmp, journal: Buffer.concat([tmp, Buffer.from('.journal')]) };
+  };
+
+  /** Opens (or resumes) the temporary file and journal of a large file; returns chunks already done. */
+  const startChunked = (e: Entry) => {
+    const { tmp, journal: journalPath } = chunkFile(e.path);
+    const journal = ChunkJournal.open(journalPath, existsSync(tmp), e, plan.chunkSize, fsync !== 'none');
+    if (journal.done.size === 0) {
+      const f = new native.File(tmp, C.O_WRONLY | C.O_CREAT | C.O_TRUNC, 0o600);
+      f.truncate(e.size);
+      f.close();
+    }
+    // A sparse file's chunks that fall wholly in holes need no worker: the sized temporary file
+    // already has those holes (a 10 TiB image with 1 GiB of data is 16 chunks, not 163,840).
+    let extents: { offset: number; length: number }[] | undefined;
+    if (e.blocks * 512 < e.size) {
+      const f = new native.File(joinPath(srcRoot, e.path), C.O_RDONLY);
+      extents = f.dataExtents();
+      f.close();
+    }
+    chunked.set(key(e.path), {
+      entry: e,
+      left: chunkRanges(e.size, plan.chunkSize).length,
+      failed: false,
+      journal,
+      extents,
+    });
+  };
+
+  /** Whether a chunk is already done: durable from an earlier run, or nothing but holes. */
+  const chunkNeedsNoCopy = (unit: WorkUnit & { kind: 'chunk' }) => {
+    const c = chunked.get(key(unit.entry.path))!;
+    if (c.journal.done.has(unit.offset)) return true;
+    const end = unit.offset + unit.length;
+    return c.extents !== undefined && !c.extents.some((x) => x.offset < end && x.offset + x.length > unit.offset);
+  };
+
+  const chunkDone = (rel: Buffer, ok: boolean) => {
+    const c = chunked.get(key(rel))!;
+    if (!ok) c.failed = true;
+    if (--c.left > 0) return;
+    chunked.delete(key(rel));
+    const { tmp } = chunkFile(rel);
+    // A failed chunk keeps the journal and the temporary file: a rerun redoes only what is missing.
+    c.journal.close(!c.failed);
+    if (c.failed) return;
+    try {
+      const srcPath = joinPath(srcRoot, rel);
+      const now = native.stat(srcPath);
+      const e = c.entry;
+      // Chunks check the version they read; this catches a change between them (or into a skipped hole).
+      if (now.size !== e.size || now.mtimeNs !== e.mtimeNs || now.ctimeNs !== e.ctimeNs) {
+        rmSync(tmp, { force: true });
+        throw new StripemoverError(
+          'SOURCE_CHANGED',
+          `source changed while it was being read: ${displayPath(srcPath)}`,
+          displayPath(srcPath),
+        );
+      }
+      applyMetadata(srcPath, tmp, now);
+      renameSync(tmp, joinPath(dstRoot, rel));
+      s.files++;
+      if (o.verify) s.verified++;
+    } catch (err) {
+      failedPaths.add(key(rel));
+      fail(rel, toErrorRecord(err));
+    }
+  };
+
+  const scheduler = new StreamScheduler<WorkUnit, TaskResult>(
+    { maxRunning: threads, maxPerStream: o.maxStreams ?? Math.max(2, threads), maxQueued: threads * 4 },
+    (unit) => pool.run(toTask(unit)) as Promise<TaskResult>,
+    (unit, result, error) => {
+      const results = result ?? {
+        copied: [],
+        failed: (unit.kind === 'batch' ? unit.files.map((f) => f.path) : [unit.entry.path]).map((p) => ({
+          path: p,
+          error: toErrorRecord(error),
+        })),
+      };
+      for (const c of results.copied) {
+        if (c.skipped) {
+          s.skipped++;
+          skippedBytes += c.bytes;
+          continue;
+        }
+        s.bytes += c.bytes;
+        s.streams[unit.stream] = (s.streams[unit.stream] ?? 0) + c.bytes;
+        if (unit.kind === 'chunk') chunked.get(key(unit.entry.path))!.journal.record(unit.offset, c.digest);
+        else {
+          s.files++;
+          if (c.verified) s.verified++;
+        }
+      }
+      for (const f of results.failed) {
+        const p = Buffer.from(f.path);
+        if (f.error.code === 'ECANCELED') continue; // interrupted, not failed: a rerun finishes it
+        failedPaths.add(key(p));
+        fail(p, f.error);
+      }
+      if (unit.kind === 'chunk') chunkDone(unit.entry.path, results.failed.length === 0);
+    },
+  );
+
+  function toTask(unit: WorkUnit): CopyTask {
+    if (unit.kind === 'batch') return { kind: 'batch', ...taskBase, files: unit.files.map((f) => f.path) };
+    const e = unit.entry;
+    return {
+      kind: 'chunk',
+      ...taskBase,
+      path: e.path,
+      offset: unit.offset,
+      length: unit.length,
+      expect: { size: e.size, mtimeNs: e.mtimeNs, ctimeNs: e.ctimeNs },
+    };
+  }
+
+  /** A regular file the destination already holds: same size and mtime (an earlier run made it). */
+  const complete = (e: Entry) => {
+    try {
+      const d = native.stat(joinPath(dstRoot, e.path));
+      return (d.mode & 0o170000) === C.S_IFREG && d.size === e.size && d.mtimeNs === e.mtimeNs;
+    } catch {
+      return false;
+    }
+  };
+
+  /** Makes everything that is not regular-file data on the spot; passes on the files to copy. */
+  async function* filesToCopy(entries: AsyncIterable<Entry>): AsyncGenerator<Entry> {
+    for await (const e of entries) {
+      const from = joinPath(srcRoot, e.path);
+      const to = joinPath(dstRoot, e.path);
+      try {
+        switch (e.type) {
+          case 'dir':
+            mkdirSync(to, { recursive: true, mode: 0o700 }); // tolerates a rerun; the mode is set at commit
+            dirs.push(e);
+            s.dirs++;
+            continue;
+          case 'file': {
+            if (e.nlink > 1) {
+              const inode = `${e.dev}:${e.ino}`;
+              const first = firstLink.get(inode);
+              if (first) {
+                laterLinks.push({ path: e.path, target: first });
+                continue;
+              }
+              firstLink.set(inode, e.path);
+            }
+            s.scannedFiles++;
+            s.scannedBytes += e.size;
+            if (e.size > plan.largeFileThreshold) {
+              if (complete(e)) {
+                s.skipped++;
+                skippedBytes += e.size;
+                continue;
+              }
+              startChunked(e);
+            }
+            yield e;
+            continue;
+          }
+          case 'symlink':
+            rmSync(to, { force: true }); // left by an interrupted run
+            native.symlink(native.readlink(from), to);
+            break;
+          case 'fifo':
+            rmSync(to, { force: true });
+            native.mkfifo(to, 0o600);
+            break;
+          case 'char':
+          case 'block':
+            rmSync(to, { force: true });
+            native.mknod(to, (e.mode & 0o170000) | 0o600, e.rdev);
+            break;
+          case 'socket':
+            continue; // a socket is a live endpoint, not data: nothing to copy
+        }
+        applyMetadata(from, to, native.stat(from));
+        s.specials++;
+      } catch (err) {
+        fail(e.path, toErrorRecord(err, displayPath(from)));
+      }
+    }
+    s.scanDone = true;
+  }
+
+  try {
+    const onError = (err: ScanError) =>
+      fail(err.path, { code: err.code, errno: err.errno, syscall: err.syscall, message: err.message });
+    const entries = scan(srcRoot, { oneFileSystem: o.oneFileSystem, signal: o.signal, onError });
+    for await (const unit of planUnitsAsync(filesToCopy(entries), plan)) {
+      if (o.signal?.aborted) break;
+      if (unit.kind === 'chunk' && chunkNeedsNoCopy(unit)) {
+        skippedBytes += unit.length;
+        chunkDone(unit.entry.path, true);
+        continue;
+      }
+      await scheduler.submit(unit);
+    }
+    await scheduler.drain();
+  } catch (err) {
+    if (!o.signal?.aborted) throw err;
+  } finally {
+    clearInterval(ticker);
+    throttle?.stop();
+    o.signal?.removeEventListener('abort', onAbort);
+    await pool.destroy();
+  }
+  s.interrupted = !!o.signal?.aborted;
+  if (!s.interrupted) {
+    for (const l of laterLinks) {
+      if (failedPaths.has(key(l.target))) {
+        fail(l.path, { code: 'LINK_TARGET_FAILED', message: `not linked: ${displayPath(l.target)} failed to copy` });
+        continue;
+      }
+      try {
+        const to = joinPath(dstRoot, l.path);
+        rmSync(to, { force: true });
+        native.link(joinPath(dstRoot, l.target), to);
+        s.links++;
+      } catch (err) {
+        fail(l.path, toErrorRecord(err));
+      }
+    }
+    // Deepest first, so setting a directory's times is the last write into its parent.
+    for (const d of dirs.reverse()) {
+      try {
+        const from = joinPath(srcRoot, d.path);
+        applyMetadata(from, joinPath(dstRoot, d.path), native.stat(from));
+      } catch (err) {
+        fail(d.path, toErrorRecord(err));
+      }
+    }
+  }
+  const summary = { ...s, ...progress() };
+  events.emit('progress', progress());
+  return summary;
+}

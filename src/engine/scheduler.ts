@@ -1,0 +1,77 @@
+// One queue per stream (a device today, an OST with Lustre), a cap of running units per stream
+// and a global cap, and rotation across streams so that none idles while another is swamped.
+// submit() waits while too much is queued: the scan can never run ahead of the copy unboundedly.
+
+export interface SchedulerOptions {
+  /** Units running at once, over all streams. */
+  maxRunning: number;
+  /** Units running at once on one stream. */
+  maxPerStream: number;
+  /** Units waiting in all queues before submit() blocks. */
+  maxQueued: number;
+}
+
+export class StreamScheduler<U extends { stream: string }, R> {
+  private readonly queues = new Map<string, U[]>();
+  private readonly running = new Map<string, number>();
+  private runningTotal = 0;
+  private queued = 0;
+  private cursor = 0;
+  private readonly waiters: (() => void)[] = [];
+  private readonly pending = new Set<Promise<void>>();
+
+  constructor(
+    private readonly options: SchedulerOptions,
+    private readonly execute: (unit: U) => Promise<R>,
+    private readonly onDone: (unit: U, result: R | undefined, error: unknown) => void,
+  ) {}
+
+  async submit(unit: U): Promise<void> {
+    while (this.queued >= this.options.maxQueued) await new Promise<void>((r) => this.waiters.push(r));
+    const q = this.queues.get(unit.stream) ?? [];
+    if (!this.queues.has(unit.stream)) this.queues.set(unit.stream, q);
+    q.push(unit);
+    this.queued++;
+    this.pump();
+  }
+
+  /** Resolves once every submitted unit has finished. */
+  async drain(): Promise<void> {
+    while (this.pending.size > 0 || this.queued > 0) await Promise.race(this.pending);
+  }
+
+  /** Starts queued units, visiting streams round-robin from where the last visit stopped. */
+  private pump(): void {
+    const streams = [...this.queues.keys()];
+    let idle = 0;
+    while (this.runningTotal < this.options.maxRunning && idle < streams.length) {
+      const stream = streams[this.cursor++ % streams.length]!;
+      const q = this.queues.get(stream)!;
+      if (q.length === 0 || (this.running.get(stream) ?? 0) >= this.options.maxPerStream) {
+        idle++;
+        continue;
+      }
+      idle = 0;
+      this.start(q.shift()!);
+    }
+  }
+
+  private start(unit: U): void {
+    this.queued--;
+    this.waiters.shift()?.();
+    this.runningTotal++;
+    this.running.set(unit.stream, (this.running.get(unit.stream) ?? 0) + 1);
+    const p: Promise<void> = this.execute(unit)
+      .then(
+        (r) => this.onDone(unit, r, undefined),
+        (e) => this.onDone(unit, undefined, e ?? new Error('unit failed')),
+      )
+      .finally(() => {
+        this.pending.delete(p);
+        this.runningTotal--;
+        this.running.set(unit.stream, this.running.get(unit.stream)! - 1);
+        this.pump();
+      });
+    this.pending.add(p);
+  }
+}
