@@ -5,6 +5,7 @@ import { copy } from '../engine/copy.js';
 import type { CopySummary, Progress } from '../engine/copy.js';
 import { argBytes } from './raw-argv.js';
 import { Exit } from './exit.js';
+import { parseSize } from '../filter/index.js';
 
 /** 1536 -> "1.5 KiB". */
 export function fmtBytes(n: number): string {
@@ -28,7 +29,12 @@ export function copyCommand(program: Command): void {
     .option('--threads <n>', 'worker threads', (v) => parseInt(v, 10))
     .option('--max-streams <n>', 'units running at once per device/OST', (v) => parseInt(v, 10))
     .option('--chunk-size <bytes>', 'large files are copied in chunks of this size', (v) => parseInt(v, 10))
-    .option('--fsync <policy>', "'file': fdatasync each file before it is renamed into place (default); 'none'", 'file')
+    .option(
+      '--fsync <policy>',
+      "when data is made durable, always before a file gets its final name: 'batch' (one syncfs per batch, default), 'file' (fdatasync each), 'none'",
+      'batch',
+    )
+    .option('--bwlimit <rate>', 'bytes per second over the whole run (suffixes K, M, G: 1024-based)', parseSize)
     .option('--one-file-system', 'do not cross into other file systems')
     .option('--json', 'JSON lines on stdout: status, error, summary')
     .action(async (src: string, dst: string, opts) => {
@@ -53,6 +59,7 @@ export function copyCommand(program: Command): void {
         maxStreams: opts.maxStreams,
         chunkSize: opts.chunkSize,
         fsync: opts.fsync,
+        bwlimit: opts.bwlimit,
         oneFileSystem: opts.oneFileSystem,
         signal: ac.signal,
       });

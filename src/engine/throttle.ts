@@ -9,8 +9,9 @@ export class Throttle {
     if (!(bytesPerSecond > 0))
       throw new TypeError(`bwlimit must be a positive number of bytes per second, not ${bytesPerSecond}`);
     const perTick = BigInt(Math.max(1, Math.round((bytesPerSecond * tickMs) / 1000)));
-    // At most one second's worth may accumulate: an idle pause does not buy a burst later.
-    const cap = BigInt(Math.round(bytesPerSecond));
+    // At most two ticks' worth may accumulate: an idle pause (workers starting, a slow scan)
+    // must not buy a burst later. A read larger than that simply runs the bucket into debt.
+    const cap = perTick * 2n;
     Atomics.store(this.budget, 0, perTick);
     // Only ever added to, never overwritten: readers subtract concurrently.
     this.timer = setInterval(() => {

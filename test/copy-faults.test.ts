@@ -1,0 +1,116 @@
+// Interruptions and faults: kill -9 at random moments then resume, a source that keeps
+// changing, a full target. After each, what is at the destination is either complete and
+// right, or absent; a rerun finishes the job.
+import t from 'tap';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { copy } from '../src/engine/copy.js';
+import { diskDir, isRoot, pseudoRandom } from './helpers/fixtures.js';
+import { describeTree } from './helpers/tree.js';
+
+const MiB = 1 << 20;
+const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'stripemover.js');
+
+/** A seeded tree: many small files in a few directories, and some multi-chunk files. */
+function makeTree(root: string, seed: number): void {
+  let x = seed;
+  const rand = () => (x = (x * 1103515245 + 12345) >>> 0) / 2 ** 32;
+  for (let d = 0; d < 10; d++) {
+    mkdirSync(`${root}/d${d}`, { recursive: true });
+    for (let f = 0; f < 150; f++)
+      writeFileSync(`${root}/d${d}/f${f}`, pseudoRandom(1 + Math.floor(rand() * 20000), d * 1000 + f));
+  }
+  for (let i = 0; i < 4; i++) writeFileSync(`${root}/big${i}`, pseudoRandom(6 * MiB + i * 4097, 77 + i));
+}
+
+/** Files a run leaves only while it is unfinished. */
+function leftovers(root: string): string[] {
+  const found: string[] = [];
+  const walk = (dir: string) => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      if (e.name.startsWith('.sm-')) found.push(`${dir}/${e.name}`);
+      if (e.isDirectory()) walk(`${dir}/${e.name}`);
+    }
+  };
+  walk(root);
+  return found;
+}
+
+t.test('kill -9 at random moments, then a rerun: the copy is complete and exact', async (t) => {
+  const dir = diskDir(t);
+  makeTree(`${dir}/src`, 5);
+  const args = [bin, 'copy', '--chunk-size', String(MiB), '--threads', '4', `${dir}/src`, `${dir}/dst`];
+  const delays = [150, 400, 700, 1000];
+  let killed = 0;
+  for (const delay of delays) {
+    const child = spawn(process.execPath, args, { stdio: 'ignore' });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const timer = setTimeout(() => child.kill('SIGKILL'), delay + Math.floor(Math.random() * 200));
+    const code = await exited;
+    clearTimeout(timer);
+    if (code === null) killed++;
+  }
+  t.ok(killed >= 1, `${killed} of ${delays.length} runs were killed mid-copy`);
+  const final = spawnSync(process.execPath, args, { encoding: 'utf8' });
+  t.equal(final.status, 0, final.stderr);
+  t.same(leftovers(`${dir}/dst`), [], 'no temporary files or journals remain');
+  t.same(describeTree(`${dir}/dst`, { dirTimes: true }), describeTree(`${dir}/src`, { dirTimes: true }));
+});
+
+t.test('SIGINT stops cleanly with exit 130, and a rerun resumes', async (t) => {
+  const dir = diskDir(t);
+  makeTree(`${dir}/src`, 9);
+  const args = [bin, 'copy', '--bwlimit', String(8 * MiB), `${dir}/src`, `${dir}/dst`];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  setTimeout(() => child.kill('SIGINT'), 800);
+  t.equal(await exited, 130, stderr);
+  t.match(stderr, /stopping/);
+  const final = spawnSync(process.execPath, [bin, 'copy', `${dir}/src`, `${dir}/dst`], { encoding: 'utf8' });
+  t.equal(final.status, 0, final.stderr);
+  t.match(final.stderr, /[1-9]\d* skipped/, 'the rerun skipped what the first run finished');
+  t.same(describeTree(`${dir}/dst`, { dirTimes: true }), describeTree(`${dir}/src`, { dirTimes: true }));
+});
+
+t.test('a file that keeps changing while it is read is reported, never accepted', async (t) => {
+  const dir = diskDir(t);
+  mkdirSync(`${dir}/src`);
+  writeFileSync(`${dir}/src/steady`, pseudoRandom(MiB));
+  writeFileSync(`${dir}/src/growing`, pseudoRandom(4 * MiB));
+  // An appender that changes the file every 20 ms while a throttled copy reads it.
+  const writer = setInterval(() => appendFileSync(`${dir}/src/growing`, 'x'), 20);
+  const summary = await copy(`${dir}/src`, `${dir}/dst`, { bwlimit: 8 * MiB, threads: 2 }).done;
+  clearInterval(writer);
+  t.equal(summary.failed, 1);
+  t.equal(summary.failures[0]?.error.code, 'SOURCE_CHANGED');
+  t.match(summary.failures[0]?.path, /\/src\/growing$/);
+  t.notOk(existsSync(`${dir}/dst/growing`), 'no file under the final name');
+  t.ok(readFileSync(`${dir}/dst/steady`).equals(readFileSync(`${dir}/src/steady`)));
+});
+
+t.test(
+  'a full target: clean errors, no partial file under a final name, resume once space is freed',
+  { skip: !isRoot && 'needs root to mount a small tmpfs' },
+  async (t) => {
+    const dir = diskDir(t);
+    mkdirSync(`${dir}/src`);
+    for (let i = 0; i < 8; i++) writeFileSync(`${dir}/src/f${i}`, pseudoRandom(MiB, i + 1));
+    mkdirSync(`${dir}/dst`);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=3m', 'tmpfs', `${dir}/dst`]);
+    t.teardown(() => execFileSync('umount', [`${dir}/dst`]));
+    const r = spawnSync(process.execPath, [bin, 'copy', `${dir}/src`, `${dir}/dst`], { encoding: 'utf8' });
+    t.equal(r.status, 1, 'exit 1: some files failed');
+    t.match(r.stderr, /ENOSPC: No space left on device, write '.*\/\.sm-[0-9a-f]{16}\.tmp'/);
+    for (const name of readdirSync(`${dir}/dst`).filter((n) => !n.startsWith('.sm-'))) {
+      t.ok(readFileSync(`${dir}/dst/${name}`).equals(readFileSync(`${dir}/src/${name}`)), `${name} is complete`);
+    }
+    execFileSync('mount', ['-o', 'remount,size=64m', `${dir}/dst`]);
+    const again = spawnSync(process.execPath, [bin, 'copy', `${dir}/src`, `${dir}/dst`], { encoding: 'utf8' });
+    t.equal(again.status, 0, again.stderr);
+    t.same(describeTree(`${dir}/dst`), describeTree(`${dir}/src`));
+  },
+);
