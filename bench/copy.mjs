@@ -16,6 +16,7 @@ import {
   rmSync,
   rmdirSync,
   statSync,
+  statfsSync,
   writeFileSync,
   writeSync,
 } from 'node:fs';
@@ -34,7 +35,7 @@ const { values: opt } = parseArgs({
     only: { type: 'string' },
     dest: { type: 'string', default: path.join(here, '.data', 'copy-dst') },
     // durable: the time to the data being on disk (the command, then `sync`); stripemover
-    // fdatasyncs every file before it exits, the peers leave dirty pages behind.
+    // makes its writes durable before it exits (--fsync), the peers leave dirty pages behind.
     // command: the command's own wall time only.
     timing: { type: 'string', default: 'durable' },
   },
@@ -289,6 +290,29 @@ function noopOnce(tool, argv, src, dst) {
 
 const bigSpec = { v: 1, files: BIG_FILES, size: bigFileSize };
 const smallSpec = { v: 1, files: smallCount, perDir: PER_DIR, seed: 20260101 };
+
+// Room for the sources not yet written, plus the largest destination (one exists at a time).
+{
+  const isCached = (name, spec) => {
+    try {
+      return readFileSync(path.join(dataRoot, `${name}.done`), 'utf8') === JSON.stringify(spec);
+    } catch {
+      return false;
+    }
+  };
+  const bigNeed = want('big') ? BIG_FILES * bigFileSize : 0;
+  const smallNeed = want('small') || want('noop') ? smallCount * 37 * 1024 : 0; // ~33 KiB a file, + blocks
+  const need =
+    (isCached('big', bigSpec) ? 0 : bigNeed) +
+    (isCached('small', smallSpec) ? 0 : smallNeed) +
+    Math.max(bigNeed, smallNeed);
+  mkdirSync(dataRoot, { recursive: true });
+  const { bavail, bsize } = statfsSync(dataRoot);
+  if (bavail * bsize < need * 1.1)
+    throw new Error(
+      `needs ~${(need / GiB).toFixed(1)} GiB free on ${dataRoot}, has ${((bavail * bsize) / GiB).toFixed(1)}`,
+    );
+}
 const big = want('big') ? cached('big', bigSpec, makeBig) : null;
 const small = want('small') || want('noop') ? cached('small', smallSpec, makeSmall) : null;
 const bigBytes = BIG_FILES * bigFileSize;
@@ -396,7 +420,7 @@ out(
 );
 out(`Command: \`npm run bench:copy -- ${process.argv.slice(2).join(' ')}\``.trimEnd());
 out(
-  `Timing: ${opt.timing === 'durable' ? "rates and ratios use 's incl. sync': the command, then `sync` (stripemover fdatasyncs every file before it exits; the peers leave dirty pages)" : "rates and ratios use the command's own wall time ('s'); the `sync` after it is not counted"}. Peak RSS: GNU time %M, the largest single process of the tree.`,
+  `Timing: ${opt.timing === 'durable' ? "rates and ratios use 's incl. sync': the command, then `sync` (stripemover makes its writes durable before it exits, per its --fsync default; the peers leave dirty pages)" : "rates and ratios use the command's own wall time ('s'); the `sync` after it is not counted"}. Peak RSS: GNU time %M, the largest single process of the tree.`,
 );
 
 if (big) {

@@ -1,7 +1,6 @@
 // XXH64 on the JS side (xxhash-wasm), giving the same digests as the addon and `xxhsum -H1`.
 import { createReadStream } from 'node:fs';
 import xxhash from 'xxhash-wasm';
-import type { PathLike } from './native.js';
 
 export interface Hasher {
   update(data: Uint8Array): this;
@@ -25,7 +24,7 @@ export function createXxh64(seed = 0n): Hasher {
 }
 
 /** XXH64 of a whole file read through Node streams: an independent check on the native hashFile. */
-export async function hashFileJs(path: PathLike): Promise<string> {
+export async function hashFileJs(path: Buffer | string): Promise<string> {
   const hasher = createXxh64();
   for await (const chunk of createReadStream(path, { highWaterMark: 4 << 20 })) hasher.update(chunk as Buffer);
   return hasher.digest();

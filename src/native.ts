@@ -4,8 +4,8 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** A path as the kernel sees it: bytes. Strings are taken as UTF-8. */
-export type PathLike = Buffer | string;
+/** A path as the kernel sees it: bytes (a Buffer, or a Uint8Array after crossing a worker boundary). Strings are taken as UTF-8. */
+export type PathLike = Uint8Array | string;
 
 export interface NativeStat {
   dev: number;
@@ -103,6 +103,45 @@ export interface HashFileResult {
   bytes: number;
 }
 
+export type FsyncPolicy = 'batch' | 'file' | 'none';
+
+export interface CopyFilesOptions {
+  srcRoot: PathLike;
+  dstRoot: PathLike;
+  /**
+   * When data is made durable, always before the file gets its final name (so a crash never
+   * leaves a complete-looking file whose data was lost, which a rerun would skip): 'batch' one
+   * syncfs per call (default), 'file' fdatasync per file, 'none' never.
+   */
+  fsync?: FsyncPolicy;
+  hash?: boolean;
+  /** Re-read each file after its rename with O_DIRECT (from the device) and compare digests. */
+  verify?: boolean;
+  /** Give files the source's owner (default: when running as root). */
+  owner?: boolean;
+  cancel?: Int32Array;
+  budget?: BigInt64Array;
+}
+
+/** Plain data, as every error that crosses a worker boundary. */
+export interface FileError {
+  code: string;
+  errno?: number;
+  syscall?: string;
+  path: string;
+  message: string;
+}
+
+export interface FileOutcome {
+  /** 'skipped': the destination already held this version (same size and mtime). */
+  status: 'copied' | 'skipped' | 'failed';
+  bytes: number;
+  dataBytes: number;
+  digest?: string;
+  verified: boolean;
+  error?: FileError;
+}
+
 export interface Addon {
   File: new (path: PathLike, flags: number, mode?: number, options?: OpenOptions) => NativeFile;
   Xxh64: new (seed?: number | bigint) => Xxh64;
@@ -110,6 +149,16 @@ export interface Addon {
   alignedBuffer(size: number, alignment?: number): Buffer;
   copyRange(src: NativeFile, dst: NativeFile | null, options?: CopyRangeOptions): CopyRangeResult;
   copyRangeAsync(src: NativeFile, dst: NativeFile | null, options?: CopyRangeOptions): Promise<CopyRangeResult>;
+  /**
+   * Copies whole files (paths relative to the roots): each to a temporary name, checked against
+   * changes of its source while read, made durable, given its metadata, renamed into place.
+   * One call per batch; blocks (for worker threads).
+   */
+  copyFiles(options: CopyFilesOptions, rels: Uint8Array[]): FileOutcome[];
+  /** The temporary name (relative, beside rel) a file is written under before its rename. */
+  tempName(rel: Uint8Array): Buffer;
+  /** Owner (as root), mode, xattrs and ACLs, then times, from src onto dst; symlinks not followed. */
+  copyMetadata(src: PathLike, dst: PathLike, options?: { owner?: boolean }): void;
   hashFile(path: PathLike, options?: HashFileOptions): HashFileResult;
   hashFileAsync(path: PathLike, options?: HashFileOptions): Promise<HashFileResult>;
   /** statx; does not follow a final symlink unless follow is set. */

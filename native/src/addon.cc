@@ -4,12 +4,15 @@
 #include <napi.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include <functional>
 #include <memory>
 
 #include "aligned_buffer.h"
+#include "copy_files.h"
 #include "copy_range.h"
+#include "metadata.h"
 #include "file.h"
 #include "fs_ops.h"
 #include "sys_error.h"
@@ -47,9 +50,9 @@ auto guard(Napi::Env env, Fn&& fn) -> decltype(fn()) {
 // A path argument: a Buffer (any bytes) or a string (UTF-8). NUL bytes are refused.
 std::string pathArg(const Napi::Value& v, const char* what) {
   std::string s;
-  if (v.IsBuffer()) {
-    auto b = v.As<Napi::Buffer<char>>();
-    s.assign(b.Data(), b.Length());
+  if (v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array) {
+    auto b = v.As<Napi::Uint8Array>();  // a Buffer, or a Uint8Array that crossed a worker boundary
+    s.assign(reinterpret_cast<const char*>(b.Data()), b.ByteLength());
   } else if (v.IsString()) {
     s = v.As<Napi::String>().Utf8Value();
   } else {
@@ -59,6 +62,19 @@ std::string pathArg(const Napi::Value& v, const char* what) {
     throw Napi::TypeError::New(v.Env(), std::string(what) + " must not contain NUL bytes");
   if (s.empty()) throw toJsError(v.Env(), SysError(ENOENT, what, ""));
   return s;
+}
+
+Napi::Buffer<char> bytes(Napi::Env env, const std::string& s) {
+  return Napi::Buffer<char>::Copy(env, s.data(), s.size());
+}
+
+std::string bytesArg(const Napi::Value& v, const char* what) {
+  if (v.IsTypedArray()) {
+    auto a = v.As<Napi::Uint8Array>();
+    return std::string(reinterpret_cast<char*>(a.Data()), a.ByteLength());
+  }
+  if (v.IsString()) return v.As<Napi::String>().Utf8Value();
+  throw Napi::TypeError::New(v.Env(), std::string(what) + " must be a Buffer or a string");
 }
 
 uint64_t u64Arg(const Napi::Value& v, const char* what) {
@@ -482,6 +498,80 @@ Napi::Value HashFileAsync(const Napi::CallbackInfo& info) {
                               [](Napi::Env env, HashResult& r) { return hashResultToJs(env, r); });
 }
 
+// ---- batches of whole files and metadata ----------------------------------------------
+
+sm::FsyncPolicy fsyncArg(const Napi::Object& o) {
+  Napi::Value v = o.Get("fsync");
+  std::string p = v.IsString() ? v.As<Napi::String>().Utf8Value() : "batch";
+  if (p == "batch") return sm::FsyncPolicy::Batch;
+  if (p == "file") return sm::FsyncPolicy::File;
+  if (p == "none") return sm::FsyncPolicy::None;
+  throw Napi::TypeError::New(o.Env(), "fsync must be 'batch', 'file' or 'none'");
+}
+
+Napi::Value outcomeToJs(Napi::Env env, const sm::FileOutcome& r) {
+  static const char* status[] = {"copied", "skipped", "failed"};
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("status", status[r.status]);
+  o.Set("bytes", Napi::Number::New(env, static_cast<double>(r.bytes)));
+  o.Set("dataBytes", Napi::Number::New(env, static_cast<double>(r.dataBytes)));
+  if (!r.digest.empty()) o.Set("digest", r.digest);
+  o.Set("verified", r.verified);
+  if (r.status == sm::FileOutcome::Failed) {
+    Napi::Object e = Napi::Object::New(env);
+    e.Set("code", r.code);
+    if (r.err) e.Set("errno", Napi::Number::New(env, -r.err));
+    if (!r.syscall.empty()) e.Set("syscall", r.syscall);
+    e.Set("path", r.path);
+    e.Set("message", r.message);
+    o.Set("error", e);
+  }
+  return o;
+}
+
+// copyFiles({ srcRoot, dstRoot, fsync, hash, verify, owner, cancel, budget }, rels: Buffer[])
+// -> [{ status, bytes, dataBytes, digest, verified, error }], one per rel. Blocks: for workers.
+Napi::Value CopyFiles(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = optionsArg(info, 0);
+  sm::BatchOptions b;
+  b.srcRoot = pathArg(o.Get("srcRoot"), "srcRoot");
+  b.dstRoot = pathArg(o.Get("dstRoot"), "dstRoot");
+  b.fsync = fsyncArg(o);
+  b.hash = boolOpt(o, "hash", true) || boolOpt(o, "verify", false);
+  b.verify = boolOpt(o, "verify", false);
+  b.metadata.owner = boolOpt(o, "owner", geteuid() == 0);
+  Napi::Value cancel = o.Get("cancel");
+  if (cancel.IsTypedArray()) b.cancel = cancel.As<Napi::Int32Array>().Data();
+  Napi::Value budget = o.Get("budget");
+  if (budget.IsTypedArray()) b.budget = reinterpret_cast<int64_t*>(budget.As<Napi::TypedArrayOf<int64_t>>().Data());
+  if (!info[1].IsArray()) throw Napi::TypeError::New(env, "rels must be an array of Buffers");
+  Napi::Array list = info[1].As<Napi::Array>();
+  std::vector<std::string> rels;
+  rels.reserve(list.Length());
+  for (uint32_t i = 0; i < list.Length(); i++) rels.push_back(bytesArg(list.Get(i), "rel"));
+  std::vector<sm::FileOutcome> outcomes = guard(env, [&] { return sm::copyFiles(b, rels); });
+  Napi::Array out = Napi::Array::New(env, outcomes.size());
+  for (size_t i = 0; i < outcomes.size(); i++) out[i] = outcomeToJs(env, outcomes[i]);
+  return out;
+}
+
+// tempName(rel) -> the temporary name (relative) a file is written under before its rename.
+Napi::Value TempName(const Napi::CallbackInfo& info) {
+  std::string t = sm::tempName(bytesArg(info[0], "rel"));
+  return Napi::Buffer<char>::Copy(info.Env(), t.data(), t.size());
+}
+
+// copyMetadata(src, dst, { owner }): src's owner (as root), mode, xattrs and times onto dst,
+// neither path followed if it is a symlink.
+Napi::Value CopyMetadata(const Napi::CallbackInfo& info) {
+  std::string src = pathArg(info[0], "src"), dst = pathArg(info[1], "dst");
+  sm::MetadataOptions m;
+  m.owner = boolOpt(optionsArg(info, 2), "owner", geteuid() == 0);
+  guard(info.Env(), [&] { sm::copyMetadataPath(src, dst, sm::statPath(src, false), m); });
+  return info.Env().Undefined();
+}
+
 // ---- buffers and path calls ------------------------------------------------------------
 
 // alignedBuffer(size, alignment = 4096): a Buffer over aligned memory, no copy.
@@ -505,19 +595,6 @@ Napi::Value StatAsync(const Napi::CallbackInfo& info) {
   return Job<sm::FileStat>::run(
       info.Env(), [path, follow] { return sm::statPath(path, follow); },
       [](Napi::Env env, sm::FileStat& s) -> Napi::Value { return statToJs(env, s); });
-}
-
-Napi::Buffer<char> bytes(Napi::Env env, const std::string& s) {
-  return Napi::Buffer<char>::Copy(env, s.data(), s.size());
-}
-
-std::string bytesArg(const Napi::Value& v, const char* what) {
-  if (v.IsTypedArray()) {
-    auto a = v.As<Napi::Uint8Array>();
-    return std::string(reinterpret_cast<char*>(a.Data()), a.ByteLength());
-  }
-  if (v.IsString()) return v.As<Napi::String>().Utf8Value();
-  throw Napi::TypeError::New(v.Env(), std::string(what) + " must be a Buffer or a string");
 }
 
 Napi::Value ListXattrs(const Napi::CallbackInfo& info) {
@@ -618,6 +695,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("copyRangeAsync", Napi::Function::New<CopyRangeAsync>(env));
   exports.Set("hashFile", Napi::Function::New<HashFile>(env));
   exports.Set("hashFileAsync", Napi::Function::New<HashFileAsync>(env));
+  exports.Set("copyFiles", Napi::Function::New<CopyFiles>(env));
+  exports.Set("tempName", Napi::Function::New<TempName>(env));
+  exports.Set("copyMetadata", Napi::Function::New<CopyMetadata>(env));
   exports.Set("stat", Napi::Function::New<Stat>(env));
   exports.Set("statAsync", Napi::Function::New<StatAsync>(env));
   exports.Set("listXattrs", Napi::Function::New<ListXattrs>(env));

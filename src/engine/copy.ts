@@ -14,7 +14,6 @@ import type { ScanError } from '../scan/index.js';
 import { chunkRanges, planUnitsAsync, resolvePlanOptions } from '../plan/index.js';
 import type { WorkUnit } from '../plan/index.js';
 import { joinPath, tempPath } from '../targets/posix/paths.js';
-import { applyMetadata } from '../targets/posix/metadata.js';
 import { StreamScheduler } from './scheduler.js';
 import { ChunkJournal } from './chunk-journal.js';
 import { Throttle } from './throttle.js';
@@ -237,7 +236,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: CopyOptions, events: Eve
           displayPath(srcPath),
         );
       }
-      applyMetadata(srcPath, tmp, now);
+      native.copyMetadata(srcPath, tmp);
       renameSync(tmp, joinPath(dstRoot, rel));
       s.files++;
       if (o.verify) s.verified++;
@@ -356,7 +355,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: CopyOptions, events: Eve
           case 'socket':
             continue; // a socket is a live endpoint, not data: nothing to copy
         }
-        applyMetadata(from, to, native.stat(from));
+        native.copyMetadata(from, to);
         s.specials++;
       } catch (err) {
         fail(e.path, toErrorRecord(err, displayPath(from)));
@@ -407,7 +406,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: CopyOptions, events: Eve
     for (const d of dirs.reverse()) {
       try {
         const from = joinPath(srcRoot, d.path);
-        applyMetadata(from, joinPath(dstRoot, d.path), native.stat(from));
+        native.copyMetadata(from, joinPath(dstRoot, d.path));
       } catch (err) {
         fail(d.path, toErrorRecord(err));
       }

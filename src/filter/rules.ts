@@ -1,5 +1,4 @@
-// Include/exclude rules with rsync's matching semantics, compiled to regular expressions. Pure:
-// no I/O.
+// Include/exclude rules with rsync's matching semantics. Pure: no I/O.
 //
 // What rsync does (exclude.c rule_matches(), lib/wildmatch.c), and so what this does:
 //  - A trailing '/' is removed from the pattern and makes the rule match directories only.
@@ -19,6 +18,12 @@
 //    trailing '\') never matches here either.
 // Matching is on bytes: paths and patterns are compared as latin1 strings (one char per byte),
 // and a pattern given as text is first encoded as UTF-8.
+//
+// Why not a RegExp: a glob translates to one easily ('*' -> '[^/]*', '**' -> '.*'), but V8's
+// backtracking makes '*a*a*a*a*a*a*b' against a 250-byte name run for minutes, and a user's
+// pattern must not hang a scan. The matcher below is wildmatch's dowild(), whose ABORT_ALL /
+// ABORT_TO_STARSTAR pruning keeps such patterns fast, and which makes every match exactly
+// rsync's. A pattern is tokenized once; a class becomes a 256-entry table of the bytes it matches.
 
 export type FilterAction = 'include' | 'exclude';
 
@@ -95,26 +100,32 @@ function compilePattern(raw: string): (path: string, isDir: boolean) => boolean 
       if (anchored) return text === body;
       // The pattern equals the end of the subject, on a component boundary.
       return (
-        text.endsWith(body) && (text.length === body.length || text.charCodeAt(text.length - body.length - 1) === 0x2f)
+        text.endsWith(body) && (text.length === body.length || text.charCodeAt(text.length - body.length - 1) === SLASH)
       );
     };
   }
 
-  const source = globToRegExpSource(body);
-  if (source === null) return () => false;
-  if (!anchored && slashes > 0 && !wild2) {
-    // The last slashes + 1 components of the path, exactly.
-    const re = new RegExp(`^(?:${source})$`, 's');
-    const components = slashes + 1;
-    return (path, isDir) => {
-      if (dirOnly && !isDir) return false;
-      const text = trailingComponents(subject(path, isDir), components);
-      return text !== undefined && re.test(text);
-    };
+  const tokens = compileGlob(body);
+  if (tokens === null) return () => false;
+  // > 0: the last `where` components; < 0: from the start or after any '/'; 0: from the start.
+  const where = !anchored && slashes > 0 && !wild2 ? slashes + 1 : !anchored && wild2 && !wild2Prefix ? -1 : 0;
+  return (path, isDir) => !(dirOnly && !isDir) && wildmatchArray(tokens, subject(path, isDir), where);
+}
+
+/** wildmatch_array(): `where` > 0 matches the last `where` components, < 0 from the start or after any '/'. */
+function wildmatchArray(tokens: Token[], subject: string, where: number): boolean {
+  const text = where > 0 ? trailingComponents(subject, where) : subject;
+  if (text === undefined) return false;
+  let matched = dowild(tokens, 0, text, 0);
+  if (matched !== TRUE && where < 0 && matched !== ABORT_ALL) {
+    for (let i = 0; ;) {
+      if (i >= text.length) return false;
+      if (text.charCodeAt(i++) === SLASH && (matched = dowild(tokens, 0, text, i)) !== FALSE) {
+        if (matched !== ABORT_TO_STARSTAR) break;
+      }
+    }
   }
-  // From the start, or (a '**' inside or at the end of an unanchored pattern) after any '/'.
-  const re = new RegExp(!anchored && wild2 && !wild2Prefix ? `^(?:.*/)?(?:${source})$` : `^(?:${source})$`, 's');
-  return (path, isDir) => !(dirOnly && !isDir) && re.test(subject(path, isDir));
+  return matched === TRUE;
 }
 
 /** The last `count` '/'-separated components of `text`, or undefined if it has fewer. */
@@ -128,38 +139,85 @@ function trailingComponents(text: string, count: number): string | undefined {
   }
 }
 
+const SLASH = 0x2f;
+const TRUE = 1;
+const FALSE = 0;
+/** The text ran out: no later start can match either. */
+const ABORT_ALL = -1;
+/** A '*' met a '/': only an enclosing '**' can go on. */
+const ABORT_TO_STARSTAR = -2;
+
+/** A byte, a class ('?' is the class of every byte but '/'), or a run of '*' (double: two or more). */
+export type Token =
+  { kind: 'byte'; code: number } | { kind: 'class'; bytes: Uint8Array } | { kind: 'star'; double: boolean };
+
+const ANY_BUT_SLASH = new Uint8Array(256).fill(1);
+ANY_BUT_SLASH[SLASH] = 0;
+
 /**
- * The body of a regular expression (no anchors; use with the 's' flag, on latin1 strings) for an
- * rsync wildcard pattern (a latin1 string), or null for a pattern that can never match.
+ * An rsync wildcard pattern (a latin1 string, without the leading '/' of an anchored rule) as
+ * tokens, or null for a pattern that can never match: a trailing '\' (wildmatch compares the text
+ * with the NUL), an unterminated class, an unknown [:class:] (dowild gives up on reaching them,
+ * and every match reaches every token).
  */
-export function globToRegExpSource(glob: string): string | null {
-  let out = '';
+export function compileGlob(glob: string): Token[] | null {
+  const tokens: Token[] = [];
   let i = 0;
   while (i < glob.length) {
     const c = glob.charCodeAt(i);
     if (c === 0x5c /* \ */) {
-      if (i + 1 >= glob.length) return null; // wildmatch compares the text with the NUL: never matches
-      out += literal(glob.charCodeAt(i + 1));
+      if (i + 1 >= glob.length) return null;
+      tokens.push({ kind: 'byte', code: glob.charCodeAt(i + 1) });
       i += 2;
     } else if (c === 0x3f /* ? */) {
-      out += '[^/]';
+      tokens.push({ kind: 'class', bytes: ANY_BUT_SLASH });
       i++;
     } else if (c === 0x2a /* * */) {
       let j = i + 1;
       while (glob.charCodeAt(j) === 0x2a) j++;
-      out += j - i > 1 ? '.*' : '[^/]*';
+      tokens.push({ kind: 'star', double: j - i > 1 });
       i = j;
     } else if (c === 0x5b /* [ */) {
       const cls = parseClass(glob, i);
       if (cls === null) return null;
-      out += cls.source;
+      tokens.push({ kind: 'class', bytes: cls.bytes });
       i = cls.end;
     } else {
-      out += literal(c);
+      tokens.push({ kind: 'byte', code: c });
       i++;
     }
   }
-  return out;
+  return tokens;
+}
+
+/** Whether a whole latin1 string matches an rsync wildcard pattern (a latin1 string): wildmatch(). */
+export function wildmatch(glob: string, text: string): boolean {
+  const tokens = compileGlob(glob);
+  return tokens !== null && dowild(tokens, 0, text, 0) === TRUE;
+}
+
+/** wildmatch's dowild(): tokens[t...] against text[i...]; TRUE, FALSE, ABORT_ALL or ABORT_TO_STARSTAR. */
+function dowild(tokens: Token[], t: number, text: string, i: number): number {
+  for (; t < tokens.length; t++, i++) {
+    const token = tokens[t]!;
+    if (token.kind === 'star') {
+      // A trailing '**' matches everything, a trailing '*' what has no '/' left.
+      if (t + 1 === tokens.length) return token.double || text.indexOf('/', i) < 0 ? TRUE : FALSE;
+      for (; i < text.length; i++) {
+        const matched = dowild(tokens, t + 1, text, i);
+        if (matched !== FALSE) {
+          if (!token.double || matched !== ABORT_TO_STARSTAR) return matched;
+        } else if (!token.double && text.charCodeAt(i) === SLASH) {
+          return ABORT_TO_STARSTAR;
+        }
+      }
+      return ABORT_ALL;
+    }
+    if (i >= text.length) return ABORT_ALL;
+    const c = text.charCodeAt(i);
+    if (token.kind === 'byte' ? c !== token.code : token.bytes[c] !== 1) return FALSE;
+  }
+  return i >= text.length ? TRUE : FALSE;
 }
 
 const ASCII_CLASSES = new Map<string, (c: number) => boolean>(
@@ -191,11 +249,11 @@ function isLower(c: number): boolean {
 
 /**
  * The character class starting at glob[start] === '[', parsed exactly as wildmatch's dowild()
- * does, as an explicit set of bytes: a ']' first is a member, '-' makes a range only between two
- * members, '\' escapes, '[:name:]' is a POSIX class. Null if it can never match (no closing ']',
- * an unknown class name).
+ * does, as a table of the bytes it matches (never '/'): a ']' first is a member, '-' makes a
+ * range only between two members, '\' escapes, '[:name:]' is a POSIX class (ASCII). Null if it
+ * can never match (no closing ']', an unknown class name).
  */
-function parseClass(glob: string, start: number): { source: string; end: number } | null {
+function parseClass(glob: string, start: number): { bytes: Uint8Array; end: number } | null {
   const at = (k: number): number => (k < glob.length ? glob.charCodeAt(k) : 0);
   const members = new Uint8Array(256);
   let p = start + 1;
@@ -239,30 +297,9 @@ function parseClass(glob: string, start: number): { source: string; end: number 
     ch = at(++p);
   } while (ch !== 0x5d);
 
-  let source = '';
-  for (let b = 0; b < 256;) {
-    const inSet = (x: number): boolean => x !== 0x2f && (members[x] === 1) !== negate;
-    if (!inSet(b)) {
-      b++;
-      continue;
-    }
-    let e = b;
-    while (e + 1 < 256 && inSet(e + 1)) e++;
-    source += e === b ? hex(b) : `${hex(b)}-${hex(e)}`;
-    b = e + 1;
-  }
-  return { source: source === '' ? '(?!)' : `[${source}]`, end: p + 1 };
-}
-
-function hex(c: number): string {
-  return '\\x' + c.toString(16).padStart(2, '0');
-}
-
-/** One byte, matched literally. */
-function literal(c: number): string {
-  return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x5f
-    ? String.fromCharCode(c)
-    : hex(c);
+  const bytes = new Uint8Array(256);
+  for (let b = 0; b < 256; b++) bytes[b] = b !== SLASH && (members[b] === 1) !== negate ? 1 : 0;
+  return { bytes, end: p + 1 };
 }
 
 /**

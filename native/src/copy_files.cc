@@ -1,0 +1,167 @@
+#include "copy_files.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <memory>
+
+#include "sys_error.h"
+
+namespace sm {
+
+namespace {
+
+constexpr int kAttempts = 3;  // a file still changing after this many reads is reported
+
+std::string join(const std::string& root, const std::string& rel) { return rel.empty() ? root : root + "/" + rel; }
+
+bool sameVersion(const FileStat& a, const FileStat& b) {
+  return a.size == b.size && a.mtimeSec == b.mtimeSec && a.mtimeNsec == b.mtimeNsec && a.ctimeSec == b.ctimeSec &&
+         a.ctimeNsec == b.ctimeNsec;
+}
+
+// An error of our own (not an errno), carried like a SysError.
+struct CopyFailure {
+  std::string code, path, message;
+};
+
+void fail(FileOutcome& out, const SysError& e) {
+  out.status = FileOutcome::Failed;
+  out.code = e.code();
+  out.err = e.err;
+  out.syscall = e.syscall;
+  out.path = displayPath(e.path);
+  out.message = e.what();
+}
+
+void fail(FileOutcome& out, const CopyFailure& f) {
+  out.status = FileOutcome::Failed;
+  out.code = f.code;
+  out.path = displayPath(f.path);
+  out.message = f.message + ": " + out.path;
+}
+
+// A file written under its temporary name, waiting for durability and its final name.
+struct Pending {
+  size_t index;
+  std::string tmp, dst;
+  bool sparse;
+};
+
+// The destination already holds this version (an earlier, interrupted run finished it).
+bool alreadyThere(const std::string& dst, const FileStat& src) {
+  try {
+    FileStat d = statPath(dst, false);
+    return S_ISREG(d.mode) && d.size == src.size && d.mtimeSec == src.mtimeSec && d.mtimeNsec == src.mtimeNsec;
+  } catch (const SysError&) {
+    return false;
+  }
+}
+
+// Copies one file to its temporary name; returns false when it was skipped.
+bool writeOne(const BatchOptions& o, const std::string& rel, FileOutcome& out, Pending& p) {
+  std::string src = join(o.srcRoot, rel);
+  p.dst = join(o.dstRoot, rel);
+  p.tmp = join(o.dstRoot, tempName(rel));
+  for (int attempt = 1;; attempt++) {
+    // O_NOFOLLOW: a file replaced by a symlink since the scan is refused, not followed.
+    // Small files never use O_DIRECT: it makes them ~10x slower (FACTS: 270 vs 3,100 files/s).
+    File s(src, OpenOptions{O_RDONLY | O_NOFOLLOW});
+    FileStat before = s.stat();
+    if (attempt == 1 && alreadyThere(p.dst, before)) {
+      out.status = FileOutcome::Skipped;
+      out.bytes = before.size;
+      return false;
+    }
+    File d(p.tmp, OpenOptions{O_RDWR | O_CREAT | O_TRUNC, 0600});
+    p.sparse = before.blocks * 512 < before.size;
+    if (p.sparse) d.truncate(before.size);
+    Xxh64 hash;
+    CopyOptions copy;
+    copy.sparse = p.sparse;
+    copy.hash = o.hash ? &hash : nullptr;
+    copy.cancel = o.cancel;
+    copy.budget = o.budget;
+    CopyResult r = copyRange(s, &d, 0, 0, kToEof, copy);
+    if (!sameVersion(before, s.stat()) || r.bytes != before.size) {
+      if (attempt < kAttempts) continue;
+      throw CopyFailure{"SOURCE_CHANGED", src, "source changed while it was being read"};
+    }
+    if (o.fsync == FsyncPolicy::File) d.fdatasync();
+    copyMetadataFd(s.fd(), d.fd(), before, o.metadata, p.tmp);
+    out.bytes = r.bytes;
+    out.dataBytes = r.dataBytes;
+    if (o.hash) out.digest = Xxh64::hex(hash.digest());
+    d.close();
+    return true;
+  }
+}
+
+// Re-reads the destination with O_DIRECT, so the bytes come from the device, not the page cache.
+void verifyOne(const Pending& p, FileOutcome& out) {
+  File d(p.dst, OpenOptions{O_RDONLY, 0, true});
+  Xxh64 hash;
+  CopyOptions copy;
+  copy.sparse = p.sparse;
+  copy.hash = &hash;
+  copyRange(d, nullptr, 0, 0, kToEof, copy);
+  if (Xxh64::hex(hash.digest()) != out.digest)
+    throw CopyFailure{"VERIFY_MISMATCH", p.dst, "destination differs from source after the copy"};
+  out.verified = true;
+}
+
+}  // namespace
+
+std::string tempName(const std::string& rel) {
+  Xxh64 h;
+  h.update(rel.data(), rel.size());
+  size_t slash = rel.rfind('/');
+  std::string dir = slash == std::string::npos ? "" : rel.substr(0, slash + 1);
+  return dir + ".sm-" + Xxh64::hex(h.digest()) + ".tmp";
+}
+
+std::vector<FileOutcome> copyFiles(const BatchOptions& o, const std::vector<std::string>& rels) {
+  std::vector<FileOutcome> out(rels.size());
+  std::vector<Pending> pending;
+  pending.reserve(rels.size());
+  for (size_t i = 0; i < rels.size(); i++) {
+    Pending p{i, "", "", false};
+    try {
+      if (writeOne(o, rels[i], out[i], p)) pending.push_back(std::move(p));
+    } catch (const SysError& e) {
+      fail(out[i], e);
+      if (!p.tmp.empty()) unlink(p.tmp.c_str());
+    } catch (const CopyFailure& f) {
+      fail(out[i], f);
+      unlink(p.tmp.c_str());
+    }
+  }
+  if (o.fsync == FsyncPolicy::Batch && !pending.empty()) {
+    // One flush of the file system makes the whole batch durable before any of it is named.
+    try {
+      File any(pending.front().tmp, OpenOptions{O_RDONLY});
+      any.syncfs();
+    } catch (const SysError& e) {
+      for (const Pending& p : pending) fail(out[p.index], e), unlink(p.tmp.c_str());
+      return out;
+    }
+  }
+  for (const Pending& p : pending) {
+    FileOutcome& r = out[p.index];
+    try {
+      if (rename(p.tmp.c_str(), p.dst.c_str()) != 0) throwErrno("rename", p.dst);
+      r.status = FileOutcome::Copied;
+      if (o.verify) verifyOne(p, r);
+    } catch (const SysError& e) {
+      fail(r, e);
+    } catch (const CopyFailure& f) {
+      fail(r, f);
+    }
+  }
+  return out;
+}
+
+}  // namespace sm

@@ -1,0 +1,94 @@
+#include "metadata.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <vector>
+
+#include "sys_error.h"
+
+namespace sm {
+
+namespace {
+
+// The calls metadata needs, on descriptors or on paths: one algorithm serves both.
+struct FdOps {
+  int src, dst;
+  const std::string& dstPath;
+  ssize_t list(char* b, size_t n) const { return flistxattr(src, b, n); }
+  ssize_t get(const char* name, char* b, size_t n) const { return fgetxattr(src, name, b, n); }
+  int set(const char* name, const std::string& v) const { return fsetxattr(dst, name, v.data(), v.size(), 0); }
+  int chown(uid_t u, gid_t g) const { return fchown(dst, u, g); }
+  int chmod(mode_t m) const { return fchmod(dst, m); }
+  int times(const timespec ts[2]) const { return futimens(dst, ts); }
+  const std::string& path() const { return dstPath; }
+};
+
+struct PathOps {
+  const std::string& src;
+  const std::string& dst;
+  ssize_t list(char* b, size_t n) const { return llistxattr(src.c_str(), b, n); }
+  ssize_t get(const char* name, char* b, size_t n) const { return lgetxattr(src.c_str(), name, b, n); }
+  int set(const char* name, const std::string& v) const { return lsetxattr(dst.c_str(), name, v.data(), v.size(), 0); }
+  int chown(uid_t u, gid_t g) const { return lchown(dst.c_str(), u, g); }
+  int chmod(mode_t m) const { return ::chmod(dst.c_str(), m); }
+  int times(const timespec ts[2]) const { return utimensat(AT_FDCWD, dst.c_str(), ts, AT_SYMLINK_NOFOLLOW); }
+  const std::string& path() const { return dst; }
+};
+
+// Reads a variable-size value, growing the buffer when it grew between size query and fetch.
+template <typename Fetch>
+bool fetch(Fetch f, std::string& out) {
+  ssize_t n = f(nullptr, 0);
+  for (;;) {
+    if (n < 0) return false;
+    out.resize(static_cast<size_t>(n) + 1);
+    n = f(out.data(), out.size());
+    if (n >= 0 && static_cast<size_t>(n) < out.size()) {
+      out.resize(n);
+      return true;
+    }
+    if (n < 0 && errno == ERANGE) n = f(nullptr, 0);
+  }
+}
+
+template <typename Ops>
+void apply(const Ops& ops, const FileStat& st, const MetadataOptions& o) {
+  bool link = S_ISLNK(st.mode);
+  // chown first: it clears setuid/setgid, which chmod then sets.
+  if (o.owner && ops.chown(st.uid, st.gid) != 0) throwErrno("chown", ops.path());
+  if (!link && ops.chmod(st.mode & 07777) != 0) throwErrno("chmod", ops.path());
+  std::string names, value;
+  if (!fetch([&](char* b, size_t n) { return ops.list(b, n); }, names)) {
+    if (errno != ENOTSUP) throwErrno("listxattr", ops.path());
+    names.clear();
+  }
+  for (size_t i = 0; i < names.size();) {
+    std::string name(names.c_str() + i);
+    i += name.size() + 1;
+    // Security labels belong to the target system; the source's may not even be valid there.
+    if (name.empty() || name.rfind("security.", 0) == 0) continue;
+    if (!fetch([&](char* b, size_t n) { return ops.get(name.c_str(), b, n); }, value)) {
+      if (errno == ENODATA) continue;  // removed meanwhile
+      throwErrno("getxattr", ops.path());
+    }
+    if (ops.set(name.c_str(), value) != 0) throwErrno("setxattr", ops.path());
+  }
+  timespec ts[2] = {{st.atimeSec, st.atimeNsec}, {st.mtimeSec, st.mtimeNsec}};
+  if (ops.times(ts) != 0) throwErrno("utimensat", ops.path());
+}
+
+}  // namespace
+
+void copyMetadataFd(int srcFd, int dstFd, const FileStat& st, const MetadataOptions& o, const std::string& dstPath) {
+  apply(FdOps{srcFd, dstFd, dstPath}, st, o);
+}
+
+void copyMetadataPath(const std::string& src, const std::string& dst, const FileStat& st, const MetadataOptions& o) {
+  apply(PathOps{src, dst}, st, o);
+}
+
+}  // namespace sm
