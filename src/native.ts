@@ -117,6 +117,10 @@ export interface CopyFilesOptions {
   hash?: boolean;
   /** Re-read each file after its rename with O_DIRECT (from the device) and compare digests. */
   verify?: boolean;
+  /** Same-size files are compared by content (XXH64 of both), not size + mtime (rsync --checksum). */
+  checksum?: boolean;
+  /** A previous copy: files unchanged there (size, mtime, mode, owner) are hard-linked from it (rsync --link-dest). */
+  linkDest?: PathLike;
   /** Give files the source's owner (default: when running as root). */
   owner?: boolean;
   cancel?: Int32Array;
@@ -133,13 +137,68 @@ export interface FileError {
 }
 
 export interface FileOutcome {
-  /** 'skipped': the destination already held this version (same size and mtime). */
-  status: 'copied' | 'skipped' | 'failed';
+  /** 'skipped': the destination already held this version; 'linked': hard-linked from linkDest. */
+  status: 'copied' | 'skipped' | 'linked' | 'failed';
   bytes: number;
   dataBytes: number;
   digest?: string;
   verified: boolean;
   error?: FileError;
+}
+
+/**
+ * A directory for readDir: a path, or `name` (one or more components) relative to the open
+ * directory `fd` (the working directory without one). keepOpen: hand the directory's fd over.
+ */
+export type NativeDirTarget = PathLike | { fd?: number; name: PathLike; keepOpen?: boolean };
+
+/** A per-entry failure of readDir: the entry was listed but its statx failed (ENOENT: it vanished). */
+export interface NativeDirEntryError {
+  /** The entry's index in the listing. */
+  index: number;
+  code: string;
+  /** Negative, as Node's fs errors. */
+  errno: number;
+  syscall: 'statx';
+  name: Buffer;
+  message: string;
+}
+
+/**
+ * Directory entries, with names sorted by bytes, packed, and every entry's lstat as columns.
+ * Entry i is names.subarray(offsets[i], offsets[i + 1]); its numbers are nums[8i .. 8i + 7] (mode,
+ * nlink, uid, gid, size, blocks, dev, rdev), its inode ino[i], its times times[4i .. 4i + 3] (atimeNs,
+ * mtimeNs, ctimeNs, birthtimeNs; birthtime 0n where the file system has none). An entry in `errors`
+ * has mode 0 and no other data; an entry in `wideTimes` (a time before 1677 or after 2262, beyond
+ * int64 nanoseconds) has 0n in `times` and its exact times there.
+ */
+export interface NativeDirEntries {
+  names: Buffer;
+  /** One more than there are entries. */
+  offsets: Uint32Array;
+  nums: Float64Array;
+  ino: BigUint64Array;
+  times: BigInt64Array;
+  /** By ascending index. */
+  errors: NativeDirEntryError[];
+  /** By ascending index. */
+  wideTimes: { index: number; atimeNs: bigint; mtimeNs: bigint; ctimeNs: bigint; birthtimeNs: bigint }[];
+}
+
+/** One directory's entries. */
+export interface NativeDirListing extends NativeDirEntries {
+  /** With keepOpen: the directory, still open (O_RDONLY | O_DIRECTORY | O_CLOEXEC); the caller closes it. */
+  fd?: number;
+}
+
+/** Several directories' entries, one directory after the other (entry indexes run across them all). */
+export interface NativeDirBatch extends NativeDirEntries {
+  /** Directory d's entries are [first[d], first[d + 1]). */
+  first: Uint32Array;
+  /** Per directory: its fd with keepOpen (the caller closes it), else -1. */
+  fds: Int32Array;
+  /** Per directory: null, or the error (code, errno, syscall, path) that kept it from being read. */
+  failures: (NodeJS.ErrnoException | null)[];
 }
 
 export interface Addon {
@@ -179,6 +238,16 @@ export interface Addon {
   symlink(target: PathLike, path: PathLike): void;
   link(existingPath: PathLike, newPath: PathLike): void;
   makedev(major: number, minor: number): number;
+  /**
+   * Lists a directory and lstat's every entry (statx relative to the directory's fd, so at any
+   * depth). Never follows a final symlink (ENOTDIR). Throws (syscall 'opendir' or 'readdir') only when
+   * the directory itself cannot be read; a failed entry goes to `errors`.
+   */
+  readDir(target: NativeDirTarget, options?: { keepOpen?: boolean }): NativeDirListing;
+  readDirAsync(target: NativeDirTarget, options?: { keepOpen?: boolean }): Promise<NativeDirListing>;
+  /** readDir for several directories in one call (one job on the libuv pool); never throws for one directory. */
+  readDirs(targets: NativeDirTarget[]): NativeDirBatch;
+  readDirsAsync(targets: NativeDirTarget[]): Promise<NativeDirBatch>;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));

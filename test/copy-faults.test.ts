@@ -62,12 +62,22 @@ t.test('kill -9 at random moments, then a rerun: the copy is complete and exact'
 t.test('SIGINT stops cleanly with exit 130, and a rerun resumes', async (t) => {
   const dir = diskDir(t);
   makeTree(`${dir}/src`, 9);
-  const args = [bin, 'copy', '--bwlimit', String(8 * MiB), `${dir}/src`, `${dir}/dst`];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const args = [bin, 'copy', '--json', '--bwlimit', String(8 * MiB), `${dir}/src`, `${dir}/dst`];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
+  // Interrupt once some files are in place (start-up time varies with the machine's load).
+  let interrupted = false;
+  child.stdout.on('data', (d: Buffer) => {
+    for (const line of d.toString().split('\n').filter(Boolean)) {
+      const status = JSON.parse(line);
+      if (!interrupted && status.type === 'status' && status.files > 0) {
+        interrupted = true;
+        child.kill('SIGINT');
+      }
+    }
+  });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  setTimeout(() => child.kill('SIGINT'), 800);
   t.equal(await exited, 130, stderr);
   t.match(stderr, /stopping/);
   const final = spawnSync(process.execPath, [bin, 'copy', `${dir}/src`, `${dir}/dst`], { encoding: 'utf8' });

@@ -22,7 +22,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { native } from '../src/native.js';
 import { scan, type ScanError, type ScanOptions } from '../src/scan/index.js';
 import type { Entry } from '../src/model/entry.js';
-import { diskDir, isRoot } from './helpers/fixtures.js';
+import { diskDir, isRoot, shmDir } from './helpers/fixtures.js';
+import { Filter } from '../src/filter/index.js';
 
 const b = (s: string) => Buffer.from(s, 'utf8');
 /** dir + '/' + names, as bytes. */
@@ -192,39 +193,59 @@ t.test('20,000 files: every one yielded exactly once, as find lists them', async
   t.ok(parentsFirst(keys));
 });
 
-t.test('an entry that vanishes before its lstat is reported and skipped; the walk goes on', async (t) => {
+t.test("entries are lstat'ed when their directory is read: the listing is a snapshot", async (t) => {
   const dir = diskDir(t);
   const names = Array.from({ length: 300 }, (_, i) => `f${String(i).padStart(4, '0')}`);
   for (const n of names) writeFileSync(path.join(dir, n), '');
+  mkdirSync(path.join(dir, 'sub'));
+  for (const n of ['x', 'y']) writeFileSync(path.join(dir, 'sub', n), n);
 
   const reported: ScanError[] = [];
   const keys: string[] = [];
-  for await (const e of scan(dir, { onError: (err) => reported.push(err) })) {
-    if (key(e.path) === 'f0000') unlinkSync(path.join(dir, 'f0299')); // far past the stat window
+  // concurrency 1: 'sub' is read only when the walk gets to it.
+  for await (const e of scan(dir, { concurrency: 1, onError: (err) => reported.push(err) })) {
+    if (key(e.path) === 'f0000') {
+      unlinkSync(path.join(dir, 'f0299')); // its directory was read: still yielded, as it was
+      unlinkSync(path.join(dir, 'sub', 'x')); // not read yet: gone without a trace
+    }
     keys.push(key(e.path));
   }
-  t.same(keys, ['', ...names.slice(0, 299)]);
-  t.equal(reported.length, 1);
-  t.match(reported[0], { code: 'ENOENT', errno: -2, syscall: 'statx' });
-  t.ok(reported[0]!.path.equals(b('f0299')), 'path relative to the root, as bytes');
-  t.equal(reported[0]!.message, `ENOENT: no such file or directory, statx '${dir}/f0299'`);
+  t.same(keys, ['', ...names, 'sub', 'sub/y']);
+  t.same(reported, []);
+});
+
+t.test("an entry that cannot be lstat'ed is reported and skipped; the walk goes on", async (t) => {
+  // A directory that may be read but not searched (r without x): readdir lists its names, every
+  // statx in it fails with EACCES, as one that vanished between the two would with ENOENT.
+  const dir = diskDir(t);
+  chmodSync(dir, 0o755);
+  mkdirSync(path.join(dir, 'noexec'));
+  for (const n of ['b', 'a', 'c']) writeFileSync(path.join(dir, 'noexec', n), '');
+  writeFileSync(path.join(dir, 'z'), '');
+  chmodSync(path.join(dir, 'noexec'), 0o644);
+  t.teardown(() => chmodSync(path.join(dir, 'noexec'), 0o755));
+
+  const reported: ScanError[] = [];
+  const { keys } = await asNobody(() => collect(dir, { onError: (e) => reported.push(e) }));
+  t.same(keys, ['', 'noexec', 'z'], 'the directory and its sibling; nothing from inside');
+  t.same(
+    reported.map((e) => [e.code, e.errno, e.syscall, key(e.path)]),
+    [
+      ['EACCES', -13, 'statx', 'noexec/a'],
+      ['EACCES', -13, 'statx', 'noexec/b'],
+      ['EACCES', -13, 'statx', 'noexec/c'],
+    ],
+    'one error per entry, in walk order, paths relative to the root',
+  );
+  t.equal(reported[0]!.message, `EACCES: permission denied, statx '${dir}/noexec/a'`);
   t.same(structuredClone(reported[0]), reported[0], 'plain data');
 
   // Without onError the errors are collected and returned when the walk is done.
-  const it = scan(dir);
-  const first = await it.next();
-  t.equal(first.done, false);
-  unlinkSync(path.join(dir, 'f0298'));
-  let r = await it.next();
-  let count = 1;
-  while (!r.done) {
-    count++;
-    r = await it.next();
-  }
-  t.equal(count, 1 + 298, 'the root and the 298 files left');
+  const collected = await asNobody(() => collect(dir));
+  t.same(collected.keys, keys);
   t.same(
-    r.value.map((e) => [e.code, e.syscall, key(e.path)]),
-    [['ENOENT', 'statx', 'f0298']],
+    collected.errors.map((e) => [e.code, e.syscall, key(e.path)]),
+    reported.map((e) => [e.code, e.syscall, key(e.path)]),
   );
 });
 
@@ -422,4 +443,236 @@ t.test('paths longer than PATH_MAX (4096 bytes) are walked', async (t) => {
 
   t.equal((await take(base, 60, { concurrency: 4 })).length, 60);
   t.equal(openFds(), before, 'a break deep in the tree closes them too');
+});
+
+t.test('prune: an entry it rejects is not yielded, nor anything under a directory it rejects', async (t) => {
+  const dir = odd(t);
+  for (let i = 0; i < 12; i++) {
+    mkdirSync(path.join(dir, 'sub', `d${i}`, 'inner'), { recursive: true });
+    writeFileSync(path.join(dir, 'sub', `d${i}`, 'inner', 'f'), '');
+  }
+  const all = (await collect(dir)).keys;
+  const dropped = (k: string) => k === 'sub' || k.startsWith('sub/') || k.endsWith('.b') || k === 'fifo';
+  for (const concurrency of [1, 8]) {
+    const seen: string[] = [];
+    const before = openFds();
+    const { keys, errors } = await collect(dir, {
+      concurrency,
+      prune: (e) => {
+        seen.push(key(e.path));
+        return key(e.path) === 'sub' || key(e.path).endsWith('.b') || e.type === 'fifo';
+      },
+    });
+    t.same(errors, []);
+    t.same(
+      keys,
+      all.filter((k) => !dropped(k)),
+      `concurrency ${concurrency}: the walk without what was pruned`,
+    );
+    t.same(
+      seen,
+      all.filter((k) => k !== '' && (!dropped(k) || k === 'sub' || k.endsWith('.b') || k === 'fifo')),
+      'called once per entry below the root, in walk order, never inside a pruned directory',
+    );
+    t.equal(openFds(), before, 'nothing left open');
+  }
+});
+
+t.test('prune: nothing inside a pruned directory is read or reported, even when read ahead', async (t) => {
+  const dir = diskDir(t);
+  chmodSync(dir, 0o755);
+  // Many directories to read ahead, each pruned; inside them, one that cannot be opened.
+  for (let i = 0; i < 20; i++) {
+    mkdirSync(path.join(dir, `skip${String(i).padStart(2, '0')}`, 'locked'), { recursive: true });
+    writeFileSync(path.join(dir, `skip${String(i).padStart(2, '0')}`, 'f'), '');
+    chmodSync(path.join(dir, `skip${String(i).padStart(2, '0')}`, 'locked'), isRoot ? 0o700 : 0);
+  }
+  mkdirSync(path.join(dir, 'keep'));
+  writeFileSync(path.join(dir, 'keep', 'f'), '');
+  t.teardown(() => {
+    for (let i = 0; i < 20; i++) chmodSync(path.join(dir, `skip${String(i).padStart(2, '0')}`, 'locked'), 0o700);
+  });
+  const before = openFds();
+  for (const concurrency of [1, 4, 16]) {
+    const reported: ScanError[] = [];
+    const { keys } = await asNobody(() =>
+      collect(dir, { concurrency, onError: (e) => reported.push(e), prune: (e) => key(e.path).startsWith('skip') }),
+    );
+    t.same(keys, ['', 'keep', 'keep/f'], `concurrency ${concurrency}`);
+    t.same(reported, [], 'no error from inside what was pruned');
+  }
+  t.equal(openFds(), before);
+});
+
+t.test('prune: a throw ends the walk with that error, and releases everything', async (t) => {
+  const dir = odd(t);
+  const before = openFds();
+  const boom = new Error('boom');
+  await t.rejects(
+    collect(dir, {
+      concurrency: 8,
+      prune: (e) => {
+        if (key(e.path) === 'sub/deeper') throw boom;
+        return false;
+      },
+    }),
+    boom,
+  );
+  t.equal(openFds(), before, 'no directory left open');
+});
+
+t.test('prune with a Filter: rsync exclusion semantics, directories not descended', async (t) => {
+  const dir = diskDir(t);
+  for (const p of ['src/a.c', 'src/a.o', 'build/x.o', 'build/deep/y', 'docs/build/z', 'top.o', 'keep.txt']) {
+    mkdirSync(path.dirname(path.join(dir, p)), { recursive: true });
+    writeFileSync(path.join(dir, p), '');
+  }
+  const filter = new Filter({
+    rules: [
+      { action: 'exclude', pattern: '*.o' },
+      { action: 'exclude', pattern: '/build/' },
+    ],
+  });
+  const { keys } = await collect(dir, { prune: (e) => filter.excludes(e) });
+  t.same(keys, ['', 'docs', 'docs/build', 'docs/build/z', 'keep.txt', 'src', 'src/a.c']);
+});
+
+t.test('times beyond int64 nanoseconds (before 1677, after 2262) are exact', async (t) => {
+  const dir = shmDir(t); // tmpfs keeps 64-bit seconds
+  const far = 10_413_792_000_000_000_123n; // 2300-01-01 plus 123 ns
+  const old = -16_725_225_600_000_000_007n; // 1440-01-01 less 7 ns
+  writeFileSync(path.join(dir, 'future'), '');
+  writeFileSync(path.join(dir, 'past'), '');
+  writeFileSync(path.join(dir, 'now'), '');
+  native.setTimes(path.join(dir, 'future'), far, far);
+  native.setTimes(path.join(dir, 'past'), old, far);
+  const { entries } = await collect(dir);
+  const get = (n: string) => entries.find((e) => key(e.path) === n)!;
+  for (const n of ['future', 'past', 'now']) {
+    const st = native.stat(path.join(dir, n));
+    t.same([get(n).atimeNs, get(n).mtimeNs, get(n).ctimeNs], [st.atimeNs, st.mtimeNs, st.ctimeNs], n);
+  }
+  t.equal(get('future').mtimeNs, far);
+  t.equal(get('past').atimeNs, old);
+});
+
+t.test('native.readDir / readDirAsync: the listing, targets, keepOpen, errors', async (t) => {
+  const dir = odd(t);
+  const l = await native.readDirAsync(dir);
+  const n = l.offsets.length - 1;
+  const names = Array.from({ length: n }, (_, i) => key(l.names.subarray(l.offsets[i], l.offsets[i + 1])));
+  t.same(names, [...readdirSync(dir, { encoding: 'latin1' })].sort(), 'every name, sorted by bytes');
+  t.equal(l.offsets[n], l.names.length);
+  t.same([l.nums.length, l.ino.length, l.times.length], [8 * n, n, 4 * n], 'the column sizes');
+  const i = names.indexOf(key(nonUtf8));
+  const st = native.stat(at(dir, nonUtf8));
+  t.same(
+    [...l.nums.subarray(8 * i, 8 * i + 8)],
+    [st.mode, st.nlink, st.uid, st.gid, st.size, st.blocks, st.dev, st.rdev],
+    'nums: mode, nlink, uid, gid, size, blocks, dev, rdev',
+  );
+  t.same(
+    [l.ino[i], ...l.times.subarray(4 * i, 4 * i + 4)],
+    [st.ino, st.atimeNs, st.mtimeNs, st.ctimeNs, st.birthtimeNs],
+  );
+  t.same([l.errors, l.wideTimes, l.fd], [[], [], undefined]);
+  t.same(native.readDir(Buffer.from(dir)).names, l.names, 'the blocking twin, a Buffer path');
+
+  const before = openFds();
+  const kept = await native.readDirAsync(dir, { keepOpen: true });
+  t.type(kept.fd, 'number');
+  t.equal(openFds(), before + 1, 'keepOpen hands the fd over');
+  const sub = native.readDir({ fd: kept.fd!, name: 'sub/deeper' });
+  t.same(
+    Array.from({ length: sub.offsets.length - 1 }, (_, k) =>
+      key(sub.names.subarray(sub.offsets[k], sub.offsets[k + 1])),
+    ),
+    ['empty'],
+    '{ fd, name }: a relative path under an open directory',
+  );
+  const viaFd = await native.readDirAsync({ fd: kept.fd!, name: long });
+  t.equal(viaFd.offsets.length - 1, 1);
+  closeSync(kept.fd!);
+  t.equal(openFds(), before);
+
+  const empty = native.readDir(path.join(dir, 'empty'));
+  t.same([empty.names.length, [...empty.offsets], empty.nums.length], [0, [0], 0], 'an empty directory');
+
+  await t.rejects(native.readDirAsync(path.join(dir, 'missing')), { code: 'ENOENT', errno: -2, syscall: 'opendir' });
+  await t.rejects(native.readDirAsync(path.join(dir, 'B')), { code: 'ENOTDIR', syscall: 'opendir' });
+  await t.rejects(native.readDirAsync(path.join(dir, 'todir')), { code: 'ENOTDIR' }, 'a final symlink is not followed');
+  t.throws(() => native.readDir(at(dir, nonUtf8, 'x')), {
+    code: 'ENOTDIR',
+    rawPath: at(dir, nonUtf8, 'x'),
+  });
+  t.throws(() => native.readDir('a\0b'), TypeError);
+  t.throws(() => native.readDir({ fd: -1, name: 'x' }), TypeError);
+  t.throws(() => native.readDir(42 as unknown as string), TypeError);
+  t.throws(() => native.readDir(''), { code: 'ENOENT' });
+  t.equal(openFds(), before, 'nothing left open by the failures');
+});
+
+t.test('native.readDirs / readDirsAsync: several directories in one call', async (t) => {
+  const dir = odd(t);
+  const before = openFds();
+  const b = await native.readDirsAsync([
+    path.join(dir, 'sub'),
+    { name: path.join(dir, 'missing') },
+    { name: dir, keepOpen: true },
+    Buffer.from(path.join(dir, 'empty')),
+    { name: path.join(dir, 'sub', 'deeper') },
+  ]);
+  const names = (d: number) =>
+    Array.from({ length: b.first[d + 1]! - b.first[d]! }, (_, k) => {
+      const g = b.first[d]! + k;
+      return key(b.names.subarray(b.offsets[g], b.offsets[g + 1]));
+    });
+  t.equal(b.first.length, 6);
+  t.same(names(0), ['deeper', 'dot', 'hard1']);
+  t.same(names(1), [], 'a directory that could not be read has no entries');
+  t.same(names(2), [...readdirSync(dir, { encoding: 'latin1' })].sort());
+  t.same(names(3), []);
+  t.same(names(4), ['empty']);
+  t.match(b.failures, [null, { code: 'ENOENT', errno: -2, syscall: 'opendir' }, null, null, null]);
+  t.equal(b.fds[2]! >= 0, true, 'keepOpen per target');
+  t.same([b.fds[0], b.fds[1], b.fds[3], b.fds[4]], [-1, -1, -1, -1]);
+  t.equal(openFds(), before + 1);
+  const g = b.first[0]! + 2; // sub/hard1, by its global index
+  const st = native.stat(path.join(dir, 'sub', 'hard1'));
+  t.same([b.nums[8 * g], b.ino[g], b.times[4 * g + 1]], [st.mode, st.ino, st.mtimeNs], 'columns by global index');
+  const rel = native.readDirs([{ fd: b.fds[2]!, name: 'sub' }]);
+  t.same([...rel.first], [0, 3], '{ fd, name } in a batch');
+  closeSync(b.fds[2]!);
+  t.equal(openFds(), before);
+  t.same(native.readDirs([]).first, new Uint32Array([0]), 'an empty batch');
+  t.throws(() => native.readDirs('x' as unknown as string[]), TypeError);
+});
+
+t.test('a native call that fails as a whole reports each directory it was reading', async (t) => {
+  const dir = diskDir(t);
+  for (const d of ['a', 'b']) {
+    mkdirSync(path.join(dir, d));
+    writeFileSync(path.join(dir, d, 'f'), '');
+  }
+  const real = native.readDirsAsync;
+  let calls = 0;
+  native.readDirsAsync = (targets) =>
+    calls++ === 0
+      ? real(targets)
+      : Promise.reject(Object.assign(new Error('out of memory'), { code: 'ENOMEM', errno: -12, syscall: 'readdir' }));
+  t.teardown(() => {
+    native.readDirsAsync = real;
+  });
+  const before = openFds();
+  const reported: ScanError[] = [];
+  const { keys } = await collect(dir, { onError: (e) => reported.push(e) });
+  t.same(keys, ['', 'a', 'b']);
+  t.same(
+    reported.map((e) => [e.code, e.errno, e.syscall, key(e.path)]),
+    [
+      ['ENOMEM', -12, 'readdir', 'a'],
+      ['ENOMEM', -12, 'readdir', 'b'],
+    ],
+  );
+  t.equal(openFds(), before);
 });

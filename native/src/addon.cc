@@ -12,11 +12,13 @@
 #include "aligned_buffer.h"
 #include "copy_files.h"
 #include "copy_range.h"
-#include "metadata.h"
 #include "file.h"
 #include "fs_ops.h"
+#include "metadata.h"
 #include "sys_error.h"
 #include "xxh64.h"
+
+void registerScan(Napi::Env env, Napi::Object exports);  // addon_scan.cc
 
 namespace {
 
@@ -510,7 +512,7 @@ sm::FsyncPolicy fsyncArg(const Napi::Object& o) {
 }
 
 Napi::Value outcomeToJs(Napi::Env env, const sm::FileOutcome& r) {
-  static const char* status[] = {"copied", "skipped", "failed"};
+  static const char* status[] = {"copied", "skipped", "linked", "failed"};
   Napi::Object o = Napi::Object::New(env);
   o.Set("status", status[r.status]);
   o.Set("bytes", Napi::Number::New(env, static_cast<double>(r.bytes)));
@@ -540,6 +542,9 @@ Napi::Value CopyFiles(const Napi::CallbackInfo& info) {
   b.fsync = fsyncArg(o);
   b.hash = boolOpt(o, "hash", true) || boolOpt(o, "verify", false);
   b.verify = boolOpt(o, "verify", false);
+  b.checksum = boolOpt(o, "checksum", false);
+  Napi::Value linkDest = o.Get("linkDest");
+  if (!linkDest.IsUndefined() && !linkDest.IsNull()) b.linkDest = pathArg(linkDest, "linkDest");
   b.metadata.owner = boolOpt(o, "owner", geteuid() == 0);
   Napi::Value cancel = o.Get("cancel");
   if (cancel.IsTypedArray()) b.cancel = cancel.As<Napi::Int32Array>().Data();
@@ -713,6 +718,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("symlink", Napi::Function::New<Symlink>(env));
   exports.Set("link", Napi::Function::New<Link>(env));
   exports.Set("makedev", Napi::Function::New<MakeDev>(env));
+  registerScan(env, exports);
   return exports;
 }
 

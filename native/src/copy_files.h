@@ -19,13 +19,17 @@ struct BatchOptions {
   FsyncPolicy fsync = FsyncPolicy::Batch;
   bool hash = true;
   bool verify = false;
+  // Compare contents (XXH64 of both) of same-size files instead of size + mtime (rsync --checksum).
+  bool checksum = false;
+  // A previous copy (rsync --link-dest): a file unchanged there is hard-linked, not copied.
+  std::string linkDest;
   MetadataOptions metadata;
   const int32_t* cancel = nullptr;
   int64_t* budget = nullptr;
 };
 
 struct FileOutcome {
-  enum Status { Copied, Skipped, Failed } status = Failed;
+  enum Status { Copied, Skipped, Linked, Failed } status = Failed;
   uint64_t bytes = 0, dataBytes = 0;
   std::string digest;  // empty without hashing
   bool verified = false;

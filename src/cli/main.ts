@@ -1,7 +1,7 @@
 // The `stripemover` command: parses arguments and calls the library. Thin by design.
 import { Command, CommanderError } from 'commander';
 import { hashCommand } from './hash.js';
-import { copyCommand } from './copy.js';
+import { transferCommands } from './transfer.js';
 import { Exit } from './exit.js';
 
 export async function main(argv = process.argv): Promise<void> {
@@ -12,7 +12,7 @@ export async function main(argv = process.argv): Promise<void> {
     .version('0.1.0')
     .exitOverride();
   hashCommand(program);
-  copyCommand(program);
+  transferCommands(program);
   try {
     await program.parseAsync(argv);
   } catch (err) {

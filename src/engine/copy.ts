@@ -17,6 +17,7 @@ import { joinPath, tempPath } from '../targets/posix/paths.js';
 import { StreamScheduler } from './scheduler.js';
 import { ChunkJournal } from './chunk-journal.js';
 import { Throttle } from './throttle.js';
+import { deleteExtraneous } from './delete.js';
 import { toErrorRecord, displayPath, StripemoverError } from '../errors.js';
 import type { ErrorRecord } from '../errors.js';
 import type { CopyTask, TaskResult, FsyncPolicy } from '../worker/copy-task.js';
@@ -37,7 +38,23 @@ export interface CopyOptions {
   /** Bytes per second over the whole run. */
   bwlimit?: number;
   oneFileSystem?: boolean;
+  /** Same-size files are compared by content (XXH64 of both), not by mtime (rsync --checksum). */
+  checksum?: boolean;
+  /** A previous copy: files unchanged there (size, mtime, mode, owner) are hard-linked from it, not copied. */
+  linkDest?: string | Buffer;
+  /** After the copy, remove what the destination holds and the source does not (filtered-out entries are kept). */
+  delete?: boolean;
+  /** Report what would change (as 'change' events) and write nothing. */
+  dryRun?: boolean;
+  /** Entries it excludes are neither copied nor (with delete) removed; excluded directories are not entered. */
+  filter?: { excludes(e: Entry): boolean };
   signal?: AbortSignal;
+}
+
+/** What a run does to one path; in a dry run, what it would do. */
+export interface Change {
+  action: 'mkdir' | 'copy' | 'link' | 'create' | 'delete';
+  path: string;
 }
 
 export interface Progress {
@@ -65,6 +82,10 @@ export interface CopyFailure {
 }
 
 export interface CopySummary extends Progress {
+  /** Files hard-linked from linkDest instead of copied. */
+  linked: number;
+  /** Entries removed by delete (or that would be, in a dry run). */
+  deleted: number;
   dirs: number;
   links: number;
   specials: number;
@@ -114,6 +135,8 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: CopyOptions, events: Eve
     elapsedSeconds: 0,
     bytesPerSecond: 0,
     streams: {},
+    linked: 0,
+    deleted: 0,
     dirs: 0,
     links: 0,
     specials: 0,
@@ -128,7 +151,12 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: CopyOptions, events: Eve
     s.failures.push(record);
     events.emit('error-record', record);
   };
+  const linkDest = o.linkDest === undefined ? undefined : Buffer.from(o.linkDest);
+  const change = (action: Change['action'], p: Buffer) =>
+    events.emit('change', { action, path: displayPath(joinPath(dstRoot, p)) } satisfies Change);
   const taskBase = {
+    checksum: !!o.checksum,
+    linkDest,
     srcRoot,
     dstRoot,
     fsync,
@@ -258,8 +286,9 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: CopyOptions, events: Eve
         })),
       };
       for (const c of results.copied) {
-        if (c.skipped) {
-          s.skipped++;
+        if (c.skipped || c.linked) {
+          if (c.linked) s.linked++;
+          else s.skipped++;
           skippedBytes += c.bytes;
           continue;
         }
@@ -294,14 +323,38 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: CopyOptions, events: Eve
     };
   }
 
-  /** A regular file the destination already holds: same size and mtime (an earlier run made it). */
-  const complete = (e: Entry) => {
+  /** A regular file the destination already holds: same size and mtime (or contents, with checksum). */
+  const complete = async (e: Entry) => {
+    const to = joinPath(dstRoot, e.path);
     try {
-      const d = native.stat(joinPath(dstRoot, e.path));
-      return (d.mode & 0o170000) === C.S_IFREG && d.size === e.size && d.mtimeNs === e.mtimeNs;
+      const d = native.stat(to);
+      if ((d.mode & 0o170000) !== C.S_IFREG || d.size !== e.size) return false;
+      if (!o.checksum) return d.mtimeNs === e.mtimeNs;
+      const [a, b] = await Promise.all([native.hashFileAsync(joinPath(srcRoot, e.path)), native.hashFileAsync(to)]);
+      return a.digest === b.digest;
     } catch {
       return false;
     }
+  };
+
+  /** The previous copy's file, when it can stand for this one (same size, mtime, mode, owner). */
+  const linkable = (e: Entry): Buffer | undefined => {
+    if (!linkDest) return undefined;
+    const prev = joinPath(linkDest, e.path);
+    try {
+      const p = native.stat(prev);
+      const sameOwner = process.getuid?.() !== 0 || (p.uid === e.uid && p.gid === e.gid);
+      if (p.size === e.size && p.mtimeNs === e.mtimeNs && p.mode === e.mode && sameOwner) return prev;
+    } catch {
+      // not in the previous copy
+    }
+    return undefined;
+  };
+
+  /** In a dry run: what would happen to a file. */
+  const dryRunFile = async (e: Entry) => {
+    if (await complete(e)) return;
+    change(linkable(e) ? 'link' : 'copy', e.path);
   };
 
   /** Makes everything that is not regular-file data on the spot; passes on the files to copy. */
@@ -312,6 +365,10 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: CopyOptions, events: Eve
       try {
         switch (e.type) {
           case 'dir':
+            if (o.dryRun) {
+              if (!existsSync(to)) change('mkdir', e.path);
+              continue;
+            }
             mkdirSync(to, { recursive: true, mode: 0o700 }); // tolerates a rerun; the mode is set at commit
             dirs.push(e);
             s.dirs++;
@@ -328,9 +385,23 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: CopyOptions, events: Eve
             }
             s.scannedFiles++;
             s.scannedBytes += e.size;
+            if (o.dryRun) {
+              await dryRunFile(e);
+              continue;
+            }
             if (e.size > plan.largeFileThreshold) {
-              if (complete(e)) {
+              if (await complete(e)) {
                 s.skipped++;
+                skippedBytes += e.size;
+                continue;
+              }
+              const prev = linkable(e);
+              if (prev) {
+                const tmp = tempPath(dstRoot, e.path);
+                rmSync(tmp, { force: true });
+                native.link(prev, tmp);
+                renameSync(tmp, to);
+                s.linked++;
                 skippedBytes += e.size;
                 continue;
               }
@@ -340,15 +411,27 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: CopyOptions, events: Eve
             continue;
           }
           case 'symlink':
+            if (o.dryRun) {
+              if (!existsSync(to)) change('create', e.path);
+              continue;
+            }
             rmSync(to, { force: true }); // left by an interrupted run
             native.symlink(native.readlink(from), to);
             break;
           case 'fifo':
+            if (o.dryRun) {
+              if (!existsSync(to)) change('create', e.path);
+              continue;
+            }
             rmSync(to, { force: true });
             native.mkfifo(to, 0o600);
             break;
           case 'char':
           case 'block':
+            if (o.dryRun) {
+              if (!existsSync(to)) change('create', e.path);
+              continue;
+            }
             rmSync(to, { force: true });
             native.mknod(to, (e.mode & 0o170000) | 0o600, e.rdev);
             break;
@@ -367,7 +450,8 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: CopyOptions, events: Eve
   try {
     const onError = (err: ScanError) =>
       fail(err.path, { code: err.code, errno: err.errno, syscall: err.syscall, message: err.message });
-    const entries = scan(srcRoot, { oneFileSystem: o.oneFileSystem, signal: o.signal, onError });
+    const prune = o.filter ? (e: Entry) => o.filter!.excludes(e) : undefined;
+    const entries = scan(srcRoot, { oneFileSystem: o.oneFileSystem, signal: o.signal, onError, prune });
     for await (const unit of planUnitsAsync(filesToCopy(entries), plan)) {
       if (o.signal?.aborted) break;
       if (unit.kind === 'chunk' && chunkNeedsNoCopy(unit)) {
@@ -387,7 +471,17 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: CopyOptions, events: Eve
     await pool.destroy();
   }
   s.interrupted = !!o.signal?.aborted;
-  if (!s.interrupted) {
+  if (!s.interrupted && o.delete) {
+    const prune = o.filter ? (e: Entry) => o.filter!.excludes(e) : undefined;
+    s.deleted = await deleteExtraneous(srcRoot, dstRoot, {
+      prune,
+      dryRun: o.dryRun,
+      signal: o.signal,
+      onDelete: (p) => change('delete', p),
+      onError: (p, err) => fail(p, toErrorRecord(err, displayPath(joinPath(dstRoot, p)))),
+    });
+  }
+  if (!s.interrupted && !o.dryRun) {
     for (const l of laterLinks) {
       if (failedPaths.has(key(l.target))) {
         fail(l.path, { code: 'LINK_TARGET_FAILED', message: `not linked: ${displayPath(l.target)} failed to copy` });

@@ -1,37 +1,51 @@
 // The scan stage: a parallel walk of a tree that streams one Entry per object, paths as bytes.
 //
-// Order. Pre-order depth-first, siblings sorted by name bytes (Buffer.compare): the root first,
-// every directory before its children, the same sequence on every run and for every
-// `concurrency`. A copier can create each directory before anything goes into it.
+// Directories are read in C++, several per native call. native.readDirsAsync opens each
+// directory, reads every name, lstat's every entry relative to the directory's fd (statx on the
+// libuv pool, no path built) and sorts the names by bytes; JS gets the names packed in one
+// Buffer and the stats as typed-array columns, and builds each Entry only when it is yielded.
+// Batching matters as much as the C++: handing a job to the pool and back costs more than
+// reading a small directory.
 //
-// Memory. Depth-first keeps, per directory on the current path from the root, its sorted name
-// list plus a small window of stats: memory grows with depth x fan-out, never with the size of
-// the tree (a breadth-first queue would hold a whole level, i.e. most of a wide tree). Name lists
-// are packed (the bytes plus ~12 bytes a name), so a 1,000,000-entry directory costs some 30 MB
-// while it is walked and nothing after.
+// Order. Pre-order depth-first, siblings sorted by name bytes (memcmp): the root first, every
+// directory before its children, the same sequence on every run and for every `concurrency`.
+// A copier can create each directory before anything goes into it.
 //
-// Parallelism without giving up the order. Each directory's entries are lstat'ed through a
-// sliding window (`statWindow` requests ahead of what is yielded), and directories are read ahead
-// of the walk: the next directories in walk order that the windows have already found (nearest
-// first, from the top of the stack down) are opened while the current one is being yielded, up to
-// `concurrency - 1` reads at once plus the one the walk waits for, and only while the
-// read-ahead listings not yet reached hold fewer than PREFETCH_NAMES names / PREFETCH_DIRS
-// directories. Results are consumed strictly in order, so parallelism never shows in the output.
+// Memory. Depth-first keeps the listings of the directories on the current path from the root,
+// plus the read-ahead ones: it grows with depth x fan-out, never with the size of the tree (a
+// breadth-first queue would hold a whole level, i.e. most of a wide tree). A listing is packed:
+// the name bytes plus about 110 bytes an entry (offsets and stat columns, no object per entry),
+// so a 1,000,000-entry directory costs some 130 MB while it is walked and nothing after. The
+// directories read in one call share their arrays, which live until the last of them is done.
+//
+// Snapshot. A directory's entries are stat'ed when it is read, not when they are yielded: an
+// entry removed after its directory was read is still yielded, as it was. One that vanished
+// between the kernel listing it and its statx is reported (ENOENT, syscall 'statx').
+//
+// Parallelism without giving up the order. Directories are read ahead of the walk: the next
+// directories in walk order that the listings already read show (depth-first through what was
+// read ahead, from the top of the stack down) are read while the current one is being yielded,
+// in batches of up to BATCH_DIRS, `concurrency - 1` batches at once plus the directory the walk
+// waits for, and only while the read-ahead listings not yet reached hold fewer than
+// PREFETCH_NAMES names / PREFETCH_DIRS directories. Results are consumed strictly in order, so
+// parallelism never shows in the output.
 //
 // Paths longer than PATH_MAX. Linux refuses a path string of 4096 bytes or more
-// (ENAMETOOLONG), and Node has no openat(). A directory whose path would pass MAX_ACCESS bytes is
-// therefore opened (O_DIRECTORY | O_NOFOLLOW) through its parent's shorter path, and its
-// children are then reached as /proc/self/fd/<fd>/<name>: the kernel resolves the magic link to
-// the open directory, so only the string passed has to fit. Such an "anchor" fd is counted by the
-// directories that reach through it and closed when the last of them is done.
-import { closeSync, open, constants as fsc } from 'node:fs';
-import { opendir } from 'node:fs/promises';
-import { getSystemErrorMap, promisify } from 'node:util';
-import { native, type NativeStat } from '../native.js';
+// (ENAMETOOLONG). The root is opened once and every directory is read as a path relative to an
+// open directory fd (openat): the root's, or, for a directory whose path would pass MAX_ACCESS
+// bytes, an "anchor" fd of its own, kept open by the read (keepOpen) so that its children are
+// reached relative to it. An anchor is counted by the directories that read through it and
+// closed when the last of them is done.
+import { closeSync } from 'node:fs';
+import { getSystemErrorMap } from 'node:util';
+import { native, type NativeDirBatch, type NativeDirEntries, type NativeStat } from '../native.js';
 import { entryType, type Entry } from '../model/entry.js';
 
 export interface ScanOptions {
-  /** Directories read at once (default 8; 1 reads one directory at a time). */
+  /**
+   * Native reads at once, each of up to 8 directories (default 4, the size of libuv's pool; raise
+   * UV_THREADPOOL_SIZE with it). 1 reads one directory at a time, and none ahead of the walk.
+   */
   concurrency?: number;
   /** Do not descend into directories on another device than the root (they are still yielded, as `find -xdev`). */
   oneFileSystem?: boolean;
@@ -43,6 +57,14 @@ export interface ScanOptions {
    * return value (the `value` of the final `{ done: true }` result).
    */
   onError?: (err: ScanError) => void;
+  /**
+   * Leaves entries out: called once for every entry below the root (never the root), in walk
+   * order, just before it would be yielded. When it returns true the entry is not yielded and,
+   * for a directory, nothing under it is: the walk does not descend, and no error from inside it
+   * is reported (what read-ahead may already have listed in it is dropped unused). A throw ends
+   * the walk with that error.
+   */
+  prune?: (entry: Entry) => boolean;
 }
 
 /** A per-path error, as plain data (it survives structuredClone). */
@@ -60,19 +82,21 @@ export interface ScanError {
 
 const PATH_MAX = 4096; // including the terminating NUL
 const NAME_MAX = 255;
-/** Longest path string used to reach a directory: its path plus '/' plus any name still fits in PATH_MAX. */
+/** Longest path, relative to an anchor, through which a directory is read: its children's paths then still fit in PATH_MAX. */
 const MAX_ACCESS = PATH_MAX - 1 - 1 - NAME_MAX - 39;
 /** Read-ahead limits: names held by read-ahead listings not yet reached, and such directories. */
 const PREFETCH_NAMES = 65_536;
 const PREFETCH_DIRS = 256;
-/** Window slots the read-ahead looks at, from the top of the stack down, each time it runs. */
-const PREFETCH_SCAN = 256;
-/** Names fetched from the kernel per opendir read. */
-const DIR_BUFFER = 1024;
+/** Directories read in one native call (one hand-off to the libuv pool costs more than reading a small one). */
+const BATCH_DIRS = 8;
+/** Columns of NativeDirEntries. */
+const NUMS = 8;
+const TIMES = 4;
+const S_IFMT = 0o170000;
+const S_IFDIR = 0o040000;
 
 const EMPTY = Buffer.alloc(0);
 const SEP = Buffer.from('/');
-const openAsync = promisify(open);
 
 /**
  * Walks `root` and yields it (path = empty Buffer), then everything under it. Symlinks are yielded
@@ -83,7 +107,7 @@ export async function* scan(
   root: Buffer | string,
   options: ScanOptions = {},
 ): AsyncGenerator<Entry, ScanError[], undefined> {
-  const concurrency = options.concurrency ?? 8;
+  const concurrency = options.concurrency ?? 4;
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new RangeError(`scan: concurrency must be an integer >= 1, got ${concurrency}`);
   }
@@ -95,38 +119,44 @@ export async function* scan(
   }
 }
 
-/** Counts the directories that reach through an open directory fd. */
+/** An open directory fd, counted by the directories that are read through it. */
 interface Anchor {
   fd: number;
   refs: number;
 }
 
-interface Slot {
-  rel: Buffer;
-  done: boolean;
-  entry: Entry | null;
-  error: ScanError | null;
-  /** Set when the entry is a directory to descend into. */
-  child: DirState | null;
-  promise: Promise<void>;
-}
-
 interface DirState {
   rel: Buffer;
-  /** Path string that reaches the directory (≤ MAX_ACCESS bytes); null until its anchor is open. */
-  access: Buffer | null;
-  /** Path to open as a new anchor when the directory's own path would be too long. */
-  openPath: Buffer | null;
-  /** The anchor `access` (or `openPath`) goes through, counted; null for plain paths. */
+  /** The open directory `access` is relative to; null for the root, read through its own path. */
   anchor: Anchor | null;
+  /** Path relative to anchor.fd that reaches the directory; empty once it is an anchor itself. */
+  access: Buffer;
+  /** Read with keepOpen: the directory becomes the anchor of its children (its access is too long for them). */
+  keepOpen: boolean;
+  /** Settles when the batch the directory is read in is done. Never rejects. */
   listing: Promise<void> | null;
+  /** The batch holding the entries; theirs are [base, base + count). */
+  data: NativeDirEntries | null;
+  base: number;
+  /** Entries in the listing (0 until it is read, or when it could not be). */
+  count: number;
+  /** The next entry to yield (0-based within the directory). */
+  next: number;
+  /** Read-ahead has looked at every entry before this one. */
+  scanFrom: number;
+  /** The read is over (listed or failed). */
+  done: boolean;
+  /** Read-ahead has started every directory below this one that it will ever need to. */
+  settled: boolean;
+  /** Next data.errors / data.wideTimes element at or past the next entry. */
+  errPos: number;
+  widePos: number;
+  /** Read-ahead children, by entry index. */
+  children: Map<number, DirState>;
   prefetched: boolean;
   entered: boolean;
-  names: Names;
   /** Names read ahead and not yet reached (for the read-ahead budget). */
   held: number;
-  next: number;
-  window: Slot[];
   error: ScanError | null;
 }
 
@@ -135,9 +165,10 @@ class Walker {
   private readonly anchors = new Set<Anchor>();
   private readonly pending = new Set<Promise<unknown>>();
   private readonly errors: ScanError[] = [];
-  private readonly statWindow: number;
   private readonly signal: AbortSignal | undefined;
+  private readonly prune: ((entry: Entry) => boolean) | undefined;
   private rootDev = 0;
+  /** Read-ahead batches running. */
   private prefetching = 0;
   private heldNames = 0;
   private heldDirs = 0;
@@ -148,8 +179,8 @@ class Walker {
     private readonly concurrency: number,
     private readonly options: ScanOptions,
   ) {
-    this.statWindow = Math.max(8, 4 * concurrency);
     this.signal = options.signal;
+    this.prune = options.prune;
   }
 
   async *walk(): AsyncGenerator<Entry, ScanError[], undefined> {
@@ -167,19 +198,24 @@ class Walker {
       return this.errors;
     }
     this.rootDev = st.dev;
-    const rootDir = this.makeDir(EMPTY, this.root, null);
-    await (rootDir.listing = this.list(rootDir));
+    const rootDir = this.makeDir(EMPTY, null, EMPTY);
+    rootDir.keepOpen = true; // every directory below is read relative to it
+    this.read([rootDir]);
+    await rootDir.listing;
     this.checkAbort();
     if (rootDir.error) throw this.rootError(rootDir.error);
     yield rootEntry;
     this.checkAbort();
+    rootDir.entered = true;
     this.stack.push(rootDir);
+    this.pump();
 
     while (this.stack.length > 0) {
       const dir = this.stack[this.stack.length - 1]!;
       if (!dir.entered) {
         dir.entered = true;
-        await (dir.listing ??= this.list(dir));
+        if (!dir.listing) this.read([dir]);
+        await dir.listing;
         this.checkAbort();
         if (dir.prefetched) {
           this.heldNames -= dir.held;
@@ -188,22 +224,38 @@ class Walker {
         if (dir.error) this.report(dir.error);
         this.pump();
       }
-      this.fill(dir);
-      const slot = dir.window.shift();
-      if (!slot) {
+      if (dir.next >= dir.count) {
         this.stack.pop();
         this.release(dir.anchor);
+        dir.data = null;
         continue;
       }
-      if (!slot.done) await slot.promise;
-      this.checkAbort();
-      if (slot.error) {
-        this.report(slot.error);
+      const i = dir.next++;
+      const data = dir.data!;
+      const g = dir.base + i;
+      const failed = data.errors[dir.errPos];
+      if (failed?.index === g) {
+        dir.errPos++;
+        this.report(this.scanError(failed, childPath(dir.rel, failed.name), 'statx'));
         continue;
       }
-      yield slot.entry!;
+      const entry = this.entry(dir, data, g);
+      if (this.prune?.(entry)) {
+        const child = dir.children.get(i);
+        if (child) {
+          dir.children.delete(i);
+          this.discard(child);
+        }
+        continue;
+      }
+      yield entry;
       this.checkAbort();
-      if (slot.child) this.stack.push(slot.child);
+      if (this.descends(data, g)) {
+        let child = dir.children.get(i);
+        if (child) dir.children.delete(i);
+        else child = this.makeChild(dir, data, g);
+        this.stack.push(child);
+      }
     }
     return this.errors;
   }
@@ -216,23 +268,48 @@ class Walker {
     this.anchors.clear();
   }
 
-  private makeDir(rel: Buffer, path: Buffer, parentAnchor: Anchor | null): DirState {
-    if (parentAnchor) parentAnchor.refs++;
-    const short = path.length <= MAX_ACCESS;
+  private makeDir(rel: Buffer, anchor: Anchor | null, access: Buffer): DirState {
+    if (anchor) anchor.refs++;
     return {
       rel,
-      access: short ? path : null,
-      openPath: short ? null : path,
-      anchor: parentAnchor,
+      anchor,
+      access,
+      keepOpen: access.length > MAX_ACCESS,
       listing: null,
+      data: null,
+      base: 0,
+      count: 0,
+      next: 0,
+      scanFrom: 0,
+      done: false,
+      settled: false,
+      errPos: 0,
+      widePos: 0,
+      children: new Map(),
       prefetched: false,
       entered: false,
-      names: new Names(),
       held: 0,
-      next: 0,
-      window: [],
       error: null,
     };
+  }
+
+  /** The directory of entry g (a global index in the batch) of dir. */
+  private makeChild(dir: DirState, data: NativeDirEntries, g: number): DirState {
+    const start = data.offsets[g]!;
+    const end = data.offsets[g + 1]!;
+    return this.makeDir(
+      childPath(dir.rel, data.names, start, end),
+      dir.anchor,
+      childPath(dir.access, data.names, start, end),
+    );
+  }
+
+  /** Entry g is a directory to descend into. */
+  private descends(data: NativeDirEntries, g: number): boolean {
+    return (
+      (data.nums[g * NUMS]! & S_IFMT) === S_IFDIR &&
+      (!this.options.oneFileSystem || data.nums[g * NUMS + 6] === this.rootDev)
+    );
   }
 
   private release(anchor: Anchor | null): void {
@@ -242,106 +319,152 @@ class Walker {
     }
   }
 
-  /** Reads and sorts a directory's names, then starts the first stats. Never rejects. */
-  private list(dir: DirState): Promise<void> {
-    return this.track(this.read(dir));
-  }
-
-  private async read(dir: DirState): Promise<void> {
-    let syscall = 'opendir';
-    try {
-      if (dir.access === null) {
-        syscall = 'open';
-        const fd = await openAsync(dir.openPath!, fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW);
-        const anchor = { fd, refs: 1 };
-        this.anchors.add(anchor);
-        this.release(dir.anchor);
-        dir.anchor = anchor;
-        dir.access = Buffer.from(`/proc/self/fd/${fd}`);
-        dir.openPath = null;
-        syscall = 'opendir';
+  /** A read-ahead directory the walk will not enter (pruned), and what was read ahead below it: dropped once read. */
+  private discard(dir: DirState): void {
+    void dir.listing!.then(() => {
+      for (const child of dir.children.values()) this.discard(child);
+      dir.children.clear();
+      if (dir.prefetched) {
+        this.heldNames -= dir.held;
+        this.heldDirs--;
       }
-      // Node returns Dirent names as Buffers with encoding 'buffer'; @types/node only knows string encodings.
-      const handle = await opendir(dir.access, { encoding: 'buffer' as BufferEncoding, bufferSize: DIR_BUFFER });
-      try {
-        for (;;) {
-          if (this.closed || this.signal?.aborted) break;
-          const d = await handle.read();
-          if (d === null) break;
-          dir.names.add(d.name as unknown as Buffer);
-        }
-      } finally {
-        await handle.close().catch(() => {});
-      }
-    } catch (err) {
-      dir.error = this.scanError(err, dir.rel, syscall);
-    }
-    dir.names.sort();
-    if (dir.prefetched) {
-      this.prefetching--;
-      dir.held = dir.names.length;
-      this.heldNames += dir.held;
-    }
-    if (!this.closed) {
-      this.fill(dir);
+      dir.data = null;
+      this.release(dir.anchor);
       this.pump();
+    });
+  }
+
+  /** Reads directories in one native call; sets their `listing`. */
+  private read(dirs: DirState[]): void {
+    const listing = this.track(this.readBatch(dirs));
+    for (const dir of dirs) dir.listing = listing;
+  }
+
+  private async readBatch(dirs: DirState[]): Promise<void> {
+    const targets = dirs.map((dir) => ({
+      ...(dir.anchor ? { fd: dir.anchor.fd, name: dir.access } : { name: this.root }),
+      keepOpen: dir.keepOpen,
+    }));
+    let batch: NativeDirBatch | null = null;
+    let failure: unknown = null;
+    try {
+      batch = await native.readDirsAsync(targets);
+    } catch (err) {
+      failure = err; // not a directory's own failure (those are in batch.failures): e.g. out of memory
     }
-  }
-
-  /** Starts lstat's for the directory's next names, up to the window. */
-  private fill(dir: DirState): void {
-    while (dir.window.length < this.statWindow && dir.next < dir.names.length) {
-      dir.window.push(this.stat(dir, dir.names.at(dir.next++)));
-    }
-    if (dir.next === dir.names.length && dir.names.length > 0) dir.names = new Names(); // done with the list
-  }
-
-  private stat(dir: DirState, name: Buffer): Slot {
-    const rel = dir.rel.length === 0 ? Buffer.from(name) : Buffer.concat([dir.rel, SEP, name]); // copies: `name` is a view
-    const path = join(dir.access!, name);
-    const slot: Slot = { rel, done: false, entry: null, error: null, child: null, promise: Promise.resolve() };
-    slot.promise = this.track(
-      native.statAsync(path).then(
-        (st) => {
-          slot.entry = toEntry(rel, st);
-          if (slot.entry.type === 'dir' && (!this.options.oneFileSystem || st.dev === this.rootDev)) {
-            slot.child = this.makeDir(rel, path, dir.anchor);
-            this.pump();
-          }
-          slot.done = true;
-        },
-        (err: unknown) => {
-          slot.error = this.scanError(err, rel, 'statx');
-          slot.done = true;
-        },
-      ),
-    );
-    return slot;
-  }
-
-  /** Read-ahead: starts reading the nearest directories the windows have found, within the limits. */
-  private pump(): void {
-    if (this.closed) return;
-    let budget = PREFETCH_SCAN;
-    for (let f = this.stack.length - 1; f >= 0; f--) {
-      for (const slot of this.stack[f]!.window) {
-        if (
-          this.prefetching >= this.concurrency - 1 ||
-          this.heldNames >= PREFETCH_NAMES ||
-          this.heldDirs >= PREFETCH_DIRS ||
-          --budget < 0
-        ) {
-          return;
+    let e = 0;
+    let w = 0;
+    for (let d = 0; d < dirs.length; d++) {
+      const dir = dirs[d]!;
+      if (batch) {
+        const fd = batch.fds[d]!;
+        if (fd >= 0) {
+          const anchor = { fd, refs: 1 };
+          this.anchors.add(anchor);
+          this.release(dir.anchor);
+          dir.anchor = anchor;
+          dir.access = EMPTY;
         }
-        const child = slot.child;
-        if (child && !child.listing) {
-          child.prefetched = true;
-          this.prefetching++;
-          this.heldDirs++;
-          child.listing = this.list(child);
+        const err = batch.failures[d];
+        if (err) {
+          dir.error = this.scanError(err, dir.rel, 'opendir');
+        } else {
+          dir.data = batch;
+          dir.base = batch.first[d]!;
+          dir.count = batch.first[d + 1]! - dir.base;
+          while (e < batch.errors.length && batch.errors[e]!.index < dir.base) e++;
+          while (w < batch.wideTimes.length && batch.wideTimes[w]!.index < dir.base) w++;
+          dir.errPos = e;
+          dir.widePos = w;
         }
+      } else {
+        dir.error = this.scanError(failure, dir.rel, 'opendir');
+      }
+      dir.done = true;
+      if (dir.prefetched) {
+        dir.held = dir.count;
+        this.heldNames += dir.held;
       }
     }
+    if (dirs[0]!.prefetched) this.prefetching--;
+    if (!this.closed) this.pump();
+  }
+
+  /** Read-ahead: reads the next directories in walk order that the listings show, in batches, within the limits. */
+  private pump(): void {
+    while (!this.closed && this.prefetching < this.concurrency - 1) {
+      const batch: DirState[] = [];
+      for (let f = this.stack.length - 1; f >= 0; f--) if (!this.ahead(this.stack[f]!, batch)) break;
+      if (batch.length === 0) return;
+      this.prefetching++;
+      this.read(batch);
+      if (batch.length < BATCH_DIRS) return; // stopped by a limit, or nothing more to read
+    }
+  }
+
+  /**
+   * Read-ahead in one directory's part of the walk, in walk order: the subtrees of the children
+   * already read ahead, then the directories after them, into `batch`. False when the batch is
+   * full or a limit stops it.
+   */
+  private ahead(dir: DirState, batch: DirState[]): boolean {
+    if (dir.settled || !dir.done) return true; // nothing to start there: done before, or not listed yet
+    let settled = true;
+    for (const child of dir.children.values()) {
+      if (!this.ahead(child, batch)) return false;
+      settled &&= child.settled;
+    }
+    const data = dir.data;
+    let i = Math.max(dir.next, dir.scanFrom);
+    for (; i < dir.count; i++) {
+      const g = dir.base + i;
+      if (!this.descends(data!, g)) continue;
+      if (batch.length >= BATCH_DIRS || this.heldNames >= PREFETCH_NAMES || this.heldDirs >= PREFETCH_DIRS) {
+        dir.scanFrom = i;
+        return false;
+      }
+      const child = this.makeChild(dir, data!, g);
+      child.prefetched = true;
+      this.heldDirs++;
+      dir.children.set(i, child);
+      batch.push(child);
+      settled = false;
+    }
+    dir.scanFrom = i;
+    dir.settled = settled;
+    return true;
+  }
+
+  /** Entry g (a global index in the batch) of a directory's listing. */
+  private entry(dir: DirState, data: NativeDirEntries, g: number): Entry {
+    const { nums, times } = data;
+    const k = g * NUMS;
+    const t = g * TIMES;
+    const mode = nums[k]!;
+    let atimeNs = times[t]!;
+    let mtimeNs = times[t + 1]!;
+    let ctimeNs = times[t + 2]!;
+    const wide = data.wideTimes[dir.widePos];
+    if (wide?.index === g) {
+      dir.widePos++;
+      ({ atimeNs, mtimeNs, ctimeNs } = wide);
+    }
+    return {
+      path: childPath(dir.rel, data.names, data.offsets[g]!, data.offsets[g + 1]!),
+      type: entryType(mode),
+      mode,
+      uid: nums[k + 2]!,
+      gid: nums[k + 3]!,
+      size: nums[k + 4]!,
+      blocks: nums[k + 5]!,
+      dev: nums[k + 6]!,
+      ino: data.ino[g]!,
+      nlink: nums[k + 1]!,
+      rdev: nums[k + 7]!,
+      atimeNs,
+      mtimeNs,
+      ctimeNs,
+    };
   }
 
   private track<T>(p: Promise<T>): Promise<T> {
@@ -391,44 +514,18 @@ class Walker {
   }
 }
 
-/**
- * A directory's names, packed into one buffer and sorted by bytes through an index: a Buffer per
- * name would cost some 300 bytes of heap each (300 MB for a 1,000,000-entry directory).
- */
-class Names {
-  private bytes = Buffer.allocUnsafe(0);
-  private used = 0;
-  /** Where each name starts in `bytes`, plus the end of the last one. */
-  private readonly starts: number[] = [0];
-  private order: Uint32Array | null = null;
-
-  get length(): number {
-    return this.starts.length - 1;
+/** dir + '/' + bytes[start, end) as a new Buffer (just the name when dir is empty). */
+function childPath(dir: Buffer, bytes: Buffer, start = 0, end = bytes.length): Buffer {
+  if (dir.length === 0) {
+    const out = Buffer.allocUnsafe(end - start);
+    bytes.copy(out, 0, start, end);
+    return out;
   }
-
-  add(name: Buffer): void {
-    if (this.used + name.length > this.bytes.length) {
-      const bigger = Buffer.allocUnsafe(Math.max(4096, 2 * this.bytes.length, this.used + name.length));
-      this.bytes.copy(bigger, 0, 0, this.used);
-      this.bytes = bigger;
-    }
-    this.used += name.copy(this.bytes, this.used);
-    this.starts.push(this.used);
-  }
-
-  sort(): void {
-    const { bytes, starts } = this;
-    const order = new Uint32Array(this.length);
-    for (let i = 0; i < order.length; i++) order[i] = i;
-    order.sort((a, b) => bytes.compare(bytes, starts[b]!, starts[b + 1]!, starts[a]!, starts[a + 1]!));
-    this.order = order;
-  }
-
-  /** The i-th name in sorted order: a view into the packed buffer (copy it to keep it). */
-  at(i: number): Buffer {
-    const k = this.order![i]!;
-    return this.bytes.subarray(this.starts[k]!, this.starts[k + 1]!);
-  }
+  const out = Buffer.allocUnsafe(dir.length + 1 + end - start);
+  dir.copy(out, 0);
+  out[dir.length] = 0x2f;
+  bytes.copy(out, dir.length + 1, start, end);
+  return out;
 }
 
 function toEntry(path: Buffer, st: NativeStat): Entry {

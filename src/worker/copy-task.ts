@@ -15,6 +15,8 @@ export interface TaskOptions {
   hash: boolean;
   /** Re-read what was written, from the device (O_DIRECT), and compare digests. */
   verify: boolean;
+  checksum: boolean;
+  linkDest?: Uint8Array;
   /** Int32Array over a SharedArrayBuffer; nonzero stops copies between buffers. */
   cancel?: Int32Array;
   /** Shared bandwidth budget (BigInt64Array over a SharedArrayBuffer), refilled by the engine. */
@@ -45,6 +47,8 @@ export interface CopiedFile {
   digest?: string;
   /** Already at the destination from an earlier run (same size and mtime): not copied again. */
   skipped?: boolean;
+  /** Hard-linked from the previous copy (linkDest), not copied. */
+  linked?: boolean;
   verified?: boolean;
 }
 
@@ -63,8 +67,9 @@ function changed(path: Buffer): StripemoverError {
 
 /** Small files: the whole batch in one native call (see native copyFiles). */
 function runBatch(t: BatchTask, result: TaskResult): void {
-  const { srcRoot, dstRoot, fsync, hash, verify, cancel, budget } = t;
-  const outcomes = native.copyFiles({ srcRoot, dstRoot, fsync, hash, verify, cancel, budget }, t.files);
+  const { srcRoot, dstRoot, fsync, hash, verify, checksum, linkDest, cancel, budget } = t;
+  const options = { srcRoot, dstRoot, fsync, hash, verify, checksum, linkDest, cancel, budget };
+  const outcomes = native.copyFiles(options, t.files);
   outcomes.forEach((r, i) => {
     const path = t.files[i]!;
     if (r.status === 'failed') result.failed.push({ path, error: r.error! });
@@ -75,6 +80,7 @@ function runBatch(t: BatchTask, result: TaskResult): void {
         dataBytes: r.dataBytes,
         digest: r.digest,
         skipped: r.status === 'skipped',
+        linked: r.status === 'linked',
         verified: r.verified,
       });
   });

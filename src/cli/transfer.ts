@@ -1,0 +1,156 @@
+// `stripemover copy` and `stripemover sync`: one definition, sync adding --delete and --link-dest.
+// Progress goes to stderr (a live line on a TTY, a status line every 10 s otherwise), per-file
+// errors to stderr, then a summary; --json writes JSON lines to stdout instead.
+import { InvalidArgumentError, type Command } from 'commander';
+import { copy } from '../engine/copy.js';
+import type { Change, CopyFailure, CopySummary, Progress } from '../engine/copy.js';
+import { Filter, parseSize, readRuleFile } from '../filter/index.js';
+import type { FilterRule } from '../filter/index.js';
+import { argBytes } from './raw-argv.js';
+import { Exit } from './exit.js';
+
+/** 1536 -> "1.5 KiB". */
+export function fmtBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let i = 0;
+  for (; n >= 1024 && i < units.length - 1; i++) n /= 1024;
+  return `${n.toFixed(i ? 1 : 0)} ${units[i]}`;
+}
+
+const statusLine = (p: Progress) =>
+  `${p.files} files, ${fmtBytes(p.bytes)} at ${fmtBytes(p.bytesPerSecond)}/s, ${p.skipped} skipped, ${p.failed} failed, ` +
+  `${p.elapsedSeconds.toFixed(1)} s${p.etaSeconds !== undefined ? `, ETA ${p.etaSeconds.toFixed(0)} s` : ''}`;
+
+// Option parsers: a bad value is a usage error (exit 2), named by commander with the option.
+const int = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('expected a positive integer');
+  return n;
+};
+const size = (v: string) => {
+  try {
+    return parseSize(v);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+};
+
+export function transferCommands(program: Command): void {
+  define(program, 'copy', 'copy a tree: parallel, every byte hashed, metadata kept; rerun to resume', false);
+  define(program, 'sync', 'make DST like SRC: copy what is new or changed, optionally delete the rest', true);
+}
+
+function define(program: Command, name: 'copy' | 'sync', description: string, isSync: boolean): void {
+  // --include/--exclude and their -from forms act in command-line order, as rsync's do.
+  const rules: FilterRule[] = [];
+  const rule = (action: FilterRule['action']) => (pattern: string) => void rules.push({ action, pattern });
+  const ruleFile = (action: FilterRule['action']) => (file: string) => {
+    try {
+      rules.push(...readRuleFile(file, action));
+    } catch (err) {
+      throw new InvalidArgumentError((err as Error).message);
+    }
+  };
+  const cmd = program
+    .command(name)
+    .description(description)
+    .argument('<src>', 'source directory')
+    .argument('<dst>', 'destination directory (created if missing)')
+    .option('--verify', 're-read every written file from the device and compare digests')
+    .option('--no-hash', 'do not hash (measures the cost of hashing; incompatible with --verify)')
+    .option('-c, --checksum', 'compare same-size files by content (XXH64), not by mtime')
+    .option('-n, --dry-run', 'list what would change; write nothing')
+    .option(
+      '--include <pattern>',
+      'rsync-style pattern of entries to keep (repeatable; first match wins)',
+      rule('include'),
+    )
+    .option('--exclude <pattern>', 'rsync-style pattern of entries to leave out (repeatable)', rule('exclude'))
+    .option('--include-from <file>', 'include patterns, one per line', ruleFile('include'))
+    .option('--exclude-from <file>', 'exclude patterns, one per line', ruleFile('exclude'))
+    .option('--min-size <size>', 'leave out files smaller than this (suffixes K, M, G, T)', size)
+    .option('--max-size <size>', 'leave out files larger than this', size)
+    .option('--one-file-system', 'do not cross into other file systems')
+    .option('--bwlimit <rate>', 'bytes per second over the whole run (suffixes K, M, G: 1024-based)', size)
+    .option('--threads <n>', 'worker threads', int)
+    .option('--max-streams <n>', 'units running at once per device/OST', int)
+    .option('--chunk-size <bytes>', 'large files are copied in chunks of this size', size)
+    .option(
+      '--fsync <policy>',
+      "when data is made durable, always before a file gets its final name: 'batch' (one syncfs per batch), 'file' (fdatasync each), 'none'",
+      'batch',
+    )
+    .option('--json', 'JSON lines on stdout: status, change, error, summary');
+  if (isSync) {
+    cmd
+      .option('--delete', 'remove from DST what SRC does not have (excluded entries are kept)')
+      .option('--link-dest <dir>', 'hard-link files unchanged in this previous copy instead of copying them');
+  }
+  cmd.action(async (src: string, dst: string, opts) => {
+    if (opts.verify && opts.hash === false)
+      cmd.error('error: --verify needs hashing: drop --no-hash', { exitCode: Exit.usage });
+    const filter = new Filter({ rules, minSize: opts.minSize, maxSize: opts.maxSize });
+    const ac = new AbortController();
+    let interrupts = 0;
+    const onSignal = (sig: NodeJS.Signals) => {
+      // First signal: stop cleanly (finished files stay, a rerun resumes). Second: abort now.
+      if (++interrupts > 1) process.exit(Exit.interrupted);
+      process.stderr.write(`\nstripemover: ${sig}: stopping after the files in flight; press Ctrl-C again to abort\n`);
+      ac.abort();
+    };
+    process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
+    const json = (o: object) =>
+      process.stdout.write(JSON.stringify(o, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)) + '\n');
+    const tty = process.stderr.isTTY && !opts.json;
+    const clear = tty ? '\r\x1b[K' : '';
+    const handle = copy(argBytes(src), argBytes(dst), {
+      verify: opts.verify,
+      hash: opts.hash,
+      checksum: opts.checksum,
+      dryRun: opts.dryRun,
+      filter: filter.isEmpty ? undefined : filter,
+      oneFileSystem: opts.oneFileSystem,
+      bwlimit: opts.bwlimit,
+      threads: opts.threads,
+      maxStreams: opts.maxStreams,
+      chunkSize: opts.chunkSize,
+      fsync: opts.fsync,
+      delete: opts.delete,
+      linkDest: opts.linkDest === undefined ? undefined : argBytes(opts.linkDest),
+      signal: ac.signal,
+    });
+    let lastStatus = Date.now();
+    handle.on('progress', (p: Progress) => {
+      if (opts.json) return json({ type: 'status', ...p });
+      if (tty) return process.stderr.write(`${clear}${statusLine(p)}`);
+      if (Date.now() - lastStatus >= 10_000) {
+        lastStatus = Date.now();
+        process.stderr.write(`${statusLine(p)}\n`);
+      }
+    });
+    handle.on('change', (c: Change) => {
+      if (opts.json) json({ type: 'change', ...c });
+      else process.stdout.write(`${c.action} ${c.path}\n`);
+    });
+    handle.on('error-record', (r: CopyFailure) => {
+      if (opts.json) json({ type: 'error', ...r });
+      else process.stderr.write(`${clear}stripemover: ${r.error.message}\n`);
+    });
+    const summary: CopySummary = await handle.done;
+    process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+    if (opts.json) json({ type: 'summary', ...summary, failures: undefined });
+    else {
+      const extra = [
+        `${summary.dirs} dirs`,
+        `${summary.links} hard links`,
+        `${summary.specials} other`,
+        `${summary.verified} verified`,
+        ...(summary.linked ? [`${summary.linked} linked from --link-dest`] : []),
+        ...(opts.delete ? [`${summary.deleted} deleted`] : []),
+      ].join(', ');
+      const head = summary.interrupted ? 'interrupted (rerun to resume): ' : opts.dryRun ? 'dry run: ' : '';
+      process.stderr.write(`${clear}${head}${statusLine(summary)}; ${extra}\n`);
+    }
+    process.exitCode = summary.interrupted ? Exit.interrupted : summary.failed ? Exit.failures : Exit.ok;
+  });
+}

@@ -1,0 +1,123 @@
+// `sync`: only what changed moves; --delete, --link-dest snapshots, --checksum, --dry-run, filters.
+import t from 'tap';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { native } from '../src/native.js';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { diskDir, pseudoRandom } from './helpers/fixtures.js';
+import { describeTree } from './helpers/tree.js';
+
+const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'stripemover.js');
+
+function sm(...args: string[]) {
+  const r = spawnSync(process.execPath, [bin, ...args, '--json'], { encoding: 'utf8' });
+  const lines = r.stdout.trim()
+    ? r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l))
+    : [];
+  return {
+    status: r.status,
+    stderr: r.stderr,
+    summary: lines.find((l) => l.type === 'summary'),
+    changes: lines.filter((l) => l.type === 'change').map((l) => `${l.action} ${l.path}`),
+  };
+}
+
+function tree(root: string) {
+  mkdirSync(`${root}/keep/deep`, { recursive: true });
+  mkdirSync(`${root}/cache`);
+  writeFileSync(`${root}/keep/a`, pseudoRandom(10000, 1));
+  writeFileSync(`${root}/keep/deep/b`, pseudoRandom(20000, 2));
+  writeFileSync(`${root}/keep/gone`, 'to be deleted');
+  writeFileSync(`${root}/scratch.tmp`, 'excluded');
+  writeFileSync(`${root}/cache/c`, 'excluded dir');
+}
+
+t.test('sync moves only what changed and --delete removes the rest', async (t) => {
+  const dir = diskDir(t);
+  tree(`${dir}/src`);
+  t.equal(sm('sync', `${dir}/src`, `${dir}/dst`).status, 0);
+  writeFileSync(`${dir}/src/keep/new`, 'new file');
+  writeFileSync(`${dir}/src/keep/a`, pseudoRandom(10000, 99)); // same size, new mtime
+  rmSync(`${dir}/src/keep/gone`);
+  rmSync(`${dir}/src/cache`, { recursive: true });
+  const r = sm('sync', '--delete', `${dir}/src`, `${dir}/dst`);
+  t.equal(r.status, 0, r.stderr);
+  t.equal(r.summary.files, 2, 'the new and the changed file');
+  t.equal(r.summary.skipped, 2, 'the unchanged ones');
+  t.equal(r.summary.deleted, 2, 'keep/gone, and cache/ with what it held');
+  t.same(describeTree(`${dir}/dst`, { dirTimes: true }), describeTree(`${dir}/src`, { dirTimes: true }));
+});
+
+t.test('--dry-run lists the changes and writes nothing', async (t) => {
+  const dir = diskDir(t);
+  tree(`${dir}/src`);
+  sm('sync', `${dir}/src`, `${dir}/dst`);
+  writeFileSync(`${dir}/src/keep/new`, 'x');
+  mkdirSync(`${dir}/src/newdir`);
+  rmSync(`${dir}/src/keep/gone`);
+  const before = describeTree(`${dir}/dst`, { dirTimes: true });
+  const r = sm('sync', '--dry-run', '--delete', `${dir}/src`, `${dir}/dst`);
+  t.equal(r.status, 0, r.stderr);
+  t.same(r.changes.sort(), [`copy ${dir}/dst/keep/new`, `delete ${dir}/dst/keep/gone`, `mkdir ${dir}/dst/newdir`]);
+  t.same(describeTree(`${dir}/dst`, { dirTimes: true }), before, 'nothing written');
+});
+
+t.test('--checksum finds a change that size and mtime hide', async (t) => {
+  const dir = diskDir(t);
+  mkdirSync(`${dir}/src`);
+  writeFileSync(`${dir}/src/f`, 'aaaa');
+  sm('copy', `${dir}/src`, `${dir}/dst`);
+  const { atimeNs, mtimeNs } = native.stat(`${dir}/src/f`);
+  writeFileSync(`${dir}/src/f`, 'bbbb');
+  native.setTimes(`${dir}/src/f`, atimeNs, mtimeNs); // same size, same mtime to the ns, other bytes
+  t.equal(sm('sync', `${dir}/src`, `${dir}/dst`).summary.files, 0, 'size + mtime say unchanged');
+  t.equal(readFileSync(`${dir}/dst/f`, 'utf8'), 'aaaa');
+  const r = sm('sync', '--checksum', `${dir}/src`, `${dir}/dst`);
+  t.equal(r.summary.files, 1);
+  t.equal(readFileSync(`${dir}/dst/f`, 'utf8'), 'bbbb');
+});
+
+t.test('--link-dest makes a snapshot that hard-links what did not change', async (t) => {
+  const dir = diskDir(t);
+  tree(`${dir}/src`);
+  writeFileSync(`${dir}/src/big`, pseudoRandom(3 << 20, 5));
+  t.equal(sm('sync', '--chunk-size', '1M', `${dir}/src`, `${dir}/snap1`).status, 0);
+  writeFileSync(`${dir}/src/keep/a`, pseudoRandom(10000, 50));
+  const r = sm('sync', '--chunk-size', '1M', '--link-dest', `${dir}/snap1`, `${dir}/src`, `${dir}/snap2`);
+  t.equal(r.status, 0, r.stderr);
+  t.equal(r.summary.files, 1, 'only the changed file is copied');
+  t.equal(r.summary.linked, 5, 'the others, the large one included, are linked');
+  const ino = (p: string) => statSync(p).ino;
+  t.equal(ino(`${dir}/snap2/keep/deep/b`), ino(`${dir}/snap1/keep/deep/b`));
+  t.equal(ino(`${dir}/snap2/big`), ino(`${dir}/snap1/big`));
+  t.not(ino(`${dir}/snap2/keep/a`), ino(`${dir}/snap1/keep/a`));
+  // Link groups differ by design (snap2 shares inodes with snap1); everything else is the source's.
+  const unlinked = (root: string) => describeTree(root, { dirTimes: true }).map(({ linkGroup: _, ...rest }) => rest);
+  t.same(unlinked(`${dir}/snap2`), unlinked(`${dir}/src`));
+});
+
+t.test('filters: excluded entries are neither copied nor deleted', async (t) => {
+  const dir = diskDir(t);
+  tree(`${dir}/src`);
+  mkdirSync(`${dir}/dst/cache`, { recursive: true });
+  writeFileSync(`${dir}/dst/cache/mine`, 'kept: excluded dirs are protected');
+  writeFileSync(`${dir}/dst/other.tmp`, 'kept too');
+  writeFileSync(`${dir}/dst/stray`, 'deleted');
+  const r = sm('sync', '--delete', '--exclude', '*.tmp', '--exclude', 'cache/', `${dir}/src`, `${dir}/dst`);
+  t.equal(r.status, 0, r.stderr);
+  t.notOk(existsSync(`${dir}/dst/scratch.tmp`));
+  t.notOk(existsSync(`${dir}/dst/cache/c`));
+  t.ok(existsSync(`${dir}/dst/cache/mine`));
+  t.ok(existsSync(`${dir}/dst/other.tmp`));
+  t.notOk(existsSync(`${dir}/dst/stray`));
+  t.ok(existsSync(`${dir}/dst/keep/deep/b`));
+  const bad = spawnSync(process.execPath, [bin, 'sync', '--max-size', 'lots', `${dir}/src`, `${dir}/dst`], {
+    encoding: 'utf8',
+  });
+  t.equal(bad.status, 2, 'a bad size is a usage error');
+  t.match(bad.stderr, /--max-size/);
+});
