@@ -1,4 +1,22 @@
 // stripemover's public library API.
+export { copy, sync } from './engine/copy.js';
+export type {
+  CopyOptions,
+  SyncOptions,
+  CopyHandle,
+  CopySummary,
+  CopyFailure,
+  Progress,
+  Change,
+} from './engine/copy.js';
+export { scan } from './scan/index.js';
+export type { ScanOptions, ScanError } from './scan/index.js';
+export { Filter, parseSize, parseRuleLines, readRuleFile } from './filter/index.js';
+export type { FilterOptions, FilterRule } from './filter/index.js';
+export { planUnits, planUnitsAsync, chunkRanges } from './plan/index.js';
+export type { PlanOptions, WorkUnit } from './plan/index.js';
+export type { Entry, EntryType } from './model/entry.js';
+export type { ErrorRecord } from './errors.js';
 export { native, addonPath, fsConstants } from './native.js';
 export type {
   Addon,

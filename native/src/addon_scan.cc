@@ -15,11 +15,12 @@
 #include <utility>
 
 #include "dir_scan.h"
+#include "napi_util.h"
 #include "sys_error.h"
 
 namespace {
 
-using sm::SysError;
+using namespace sm::js;
 
 // Numbers per entry in `nums`, and bigints per entry in `times` (see src/native.ts).
 constexpr size_t kNums = 8;   // mode, nlink, uid, gid, size, blocks, dev, rdev
@@ -27,29 +28,6 @@ constexpr size_t kTimes = 4;  // atimeNs, mtimeNs, ctimeNs, birthtimeNs
 // Arrays at least this big are handed to JS without a copy (their memory freed by GC); smaller
 // ones are copied, which is cheaper than an external buffer's finalizer.
 constexpr size_t kExternalMin = 256 * 1024;
-
-// As addon.cc's: {code, errno, syscall, path, rawPath, message}, errno negative like libuv's.
-Napi::Error toJsError(Napi::Env env, const SysError& e) {
-  Napi::Error err = Napi::Error::New(env, e.what());
-  err.Set("code", e.code());
-  err.Set("errno", Napi::Number::New(env, -e.err));
-  err.Set("syscall", e.syscall);
-  if (!e.path.empty()) {
-    std::string shown = sm::displayPath(e.path);
-    err.Set("path", shown);
-    if (shown != e.path) err.Set("rawPath", Napi::Buffer<char>::Copy(env, e.path.data(), e.path.size()));
-  }
-  return err;
-}
-
-// Seconds + nanoseconds as one bigint of nanoseconds, without overflowing for far dates.
-Napi::BigInt nsBigInt(Napi::Env env, int64_t sec, uint32_t nsec) {
-  __int128 ns = static_cast<__int128>(sec) * 1000000000 + nsec;
-  int sign = ns < 0;
-  unsigned __int128 mag = sign ? -static_cast<unsigned __int128>(ns) : static_cast<unsigned __int128>(ns);
-  uint64_t words[2] = {static_cast<uint64_t>(mag), static_cast<uint64_t>(mag >> 64)};
-  return Napi::BigInt::New(env, sign, words[1] ? 2 : 1, words);
-}
 
 // Nanoseconds in an int64 (1677..2262), or false.
 bool nsFits(int64_t sec, uint32_t nsec, int64_t* out) {
@@ -66,22 +44,6 @@ struct Target {
   bool keepOpen = false;
 };
 
-std::string bytesArg(const Napi::Value& v, const char* what) {
-  std::string s;
-  if (v.IsBuffer()) {
-    auto b = v.As<Napi::Buffer<char>>();
-    s.assign(b.Data(), b.Length());
-  } else if (v.IsString()) {
-    s = v.As<Napi::String>().Utf8Value();
-  } else {
-    throw Napi::TypeError::New(v.Env(), std::string(what) + " must be a Buffer or a string");
-  }
-  if (s.find('\0') != std::string::npos)
-    throw Napi::TypeError::New(v.Env(), std::string(what) + " must not contain NUL bytes");
-  if (s.empty()) throw toJsError(v.Env(), SysError(ENOENT, "opendir", ""));
-  return s;
-}
-
 // A path (Buffer or string), or { fd, name, keepOpen }: name (one or more components) relative
 // to the open directory fd (or to the working directory without fd).
 Target targetArg(const Napi::Value& v, bool keepOpen) {
@@ -96,11 +58,11 @@ Target targetArg(const Napi::Value& v, bool keepOpen) {
         throw Napi::TypeError::New(v.Env(), "fd must be a non-negative integer");
       t.fd = fd.As<Napi::Number>().Int32Value();
     }
-    t.path = bytesArg(o.Get("name"), "name");
+    t.path = pathArg(o.Get("name"), "name");
     Napi::Value keep = o.Get("keepOpen");
     if (!keep.IsUndefined()) t.keepOpen = keep.ToBoolean().Value();
   } else {
-    t.path = bytesArg(v, "path");
+    t.path = pathArg(v, "path");
   }
   return t;
 }
@@ -323,51 +285,6 @@ Napi::Value batchToJs(Napi::Env env, Packed& p) {
   for (auto& fd : p.fds) fd.release();  // JS's now (their numbers are in fds)
   return o;
 }
-
-// As addon.cc's Job<R>: runs `work` on the libuv pool, settles a promise with toJs(result).
-template <typename R>
-class Job : public Napi::AsyncWorker {
- public:
-  using Work = std::function<R()>;
-  using ToJs = std::function<Napi::Value(Napi::Env, R&)>;
-  static Napi::Promise run(Napi::Env env, Work work, ToJs toJs) {
-    auto* job = new Job(env, std::move(work), std::move(toJs));
-    job->Queue();
-    return job->deferred_.Promise();
-  }
-
- private:
-  Job(Napi::Env env, Work work, ToJs toJs)
-      : Napi::AsyncWorker(env, "stripemover"),
-        deferred_(Napi::Promise::Deferred::New(env)),
-        work_(std::move(work)),
-        toJs_(std::move(toJs)) {}
-  void Execute() override {
-    try {
-      result_ = std::make_unique<R>(work_());
-    } catch (const SysError& e) {
-      error_ = std::make_unique<SysError>(e);
-    } catch (const std::exception& e) {
-      SetError(e.what());
-    }
-  }
-  void OnOK() override {
-    Napi::Env env = Env();
-    if (error_) return deferred_.Reject(toJsError(env, *error_).Value());
-    try {
-      deferred_.Resolve(toJs_(env, *result_));
-    } catch (const Napi::Error& e) {
-      deferred_.Reject(e.Value());
-    }
-  }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
-
-  Napi::Promise::Deferred deferred_;
-  Work work_;
-  ToJs toJs_;
-  std::unique_ptr<R> result_;  // an fd not handed to JS is closed with it
-  std::unique_ptr<SysError> error_;
-};
 
 // readDir(target, { keepOpen }) -> listing: blocking, for workers.
 Napi::Value ReadDir(const Napi::CallbackInfo& info) {

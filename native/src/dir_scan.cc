@@ -36,26 +36,6 @@ UniqueFd openDirAt(int parentFd, const std::string& path) {
   return UniqueFd(fd);
 }
 
-// The same conversion as file.cc's (kept private there).
-static FileStat fromStatx(const struct statx& s) {
-  FileStat st{};
-  st.dev = makedev(s.stx_dev_major, s.stx_dev_minor);
-  st.rdev = makedev(s.stx_rdev_major, s.stx_rdev_minor);
-  st.ino = s.stx_ino;
-  st.size = s.stx_size;
-  st.blocks = s.stx_blocks;
-  st.mode = s.stx_mode;
-  st.nlink = s.stx_nlink;
-  st.uid = s.stx_uid;
-  st.gid = s.stx_gid;
-  st.blksize = s.stx_blksize;
-  st.atimeSec = s.stx_atime.tv_sec, st.atimeNsec = s.stx_atime.tv_nsec;
-  st.mtimeSec = s.stx_mtime.tv_sec, st.mtimeNsec = s.stx_mtime.tv_nsec;
-  st.ctimeSec = s.stx_ctime.tv_sec, st.ctimeNsec = s.stx_ctime.tv_nsec;
-  if (s.stx_mask & STATX_BTIME) st.btimeSec = s.stx_btime.tv_sec, st.btimeNsec = s.stx_btime.tv_nsec;
-  return st;
-}
-
 // Byte order; a prefix first.
 static bool nameLess(std::string_view a, std::string_view b) {
   int c = std::memcmp(a.data(), b.data(), std::min(a.size(), b.size()));

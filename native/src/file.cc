@@ -13,7 +13,7 @@
 
 namespace sm {
 
-static FileStat fromStatx(const struct statx& s) {
+FileStat fromStatx(const struct statx& s) {
   FileStat st{};
   st.dev = makedev(s.stx_dev_major, s.stx_dev_minor);
   st.rdev = makedev(s.stx_rdev_major, s.stx_rdev_minor);

@@ -1,6 +1,7 @@
 // An open file for bulk transfer: O_DIRECT where the file system and the request allow it,
 // buffered I/O without polluting the page cache otherwise.
 #pragma once
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <atomic>
@@ -89,5 +90,7 @@ class File {
 };
 
 FileStat statPath(const std::string& path, bool follow);
+// The kernel's statx record as a FileStat.
+FileStat fromStatx(const struct statx& s);
 
 }  // namespace sm

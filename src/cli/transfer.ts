@@ -2,7 +2,7 @@
 // Progress goes to stderr (a live line on a TTY, a status line every 10 s otherwise), per-file
 // errors to stderr, then a summary; --json writes JSON lines to stdout instead.
 import { InvalidArgumentError, type Command } from 'commander';
-import { copy } from '../engine/copy.js';
+import { sync } from '../engine/copy.js';
 import type { Change, CopyFailure, CopySummary, Progress } from '../engine/copy.js';
 import { Filter, parseSize, readRuleFile } from '../filter/index.js';
 import type { FilterRule } from '../filter/index.js';
@@ -103,7 +103,7 @@ function define(program: Command, name: 'copy' | 'sync', description: string, is
       process.stdout.write(JSON.stringify(o, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)) + '\n');
     const tty = process.stderr.isTTY && !opts.json;
     const clear = tty ? '\r\x1b[K' : '';
-    const handle = copy(argBytes(src), argBytes(dst), {
+    const handle = sync(argBytes(src), argBytes(dst), {
       verify: opts.verify,
       hash: opts.hash,
       checksum: opts.checksum,

@@ -40,15 +40,18 @@ export interface CopyOptions {
   oneFileSystem?: boolean;
   /** Same-size files are compared by content (XXH64 of both), not by mtime (rsync --checksum). */
   checksum?: boolean;
-  /** A previous copy: files unchanged there (size, mtime, mode, owner) are hard-linked from it, not copied. */
-  linkDest?: string | Buffer;
-  /** After the copy, remove what the destination holds and the source does not (filtered-out entries are kept). */
-  delete?: boolean;
   /** Report what would change (as 'change' events) and write nothing. */
   dryRun?: boolean;
   /** Entries it excludes are neither copied nor (with delete) removed; excluded directories are not entered. */
   filter?: { excludes(e: Entry): boolean };
   signal?: AbortSignal;
+}
+
+export interface SyncOptions extends CopyOptions {
+  /** A previous copy: files unchanged there (size, mtime, mode, owner) are hard-linked from it, not copied. */
+  linkDest?: string | Buffer;
+  /** After the copy, remove what the destination holds and the source does not (filtered-out entries are kept). */
+  delete?: boolean;
 }
 
 /** What a run does to one path; in a dry run, what it would do. */
@@ -106,7 +109,16 @@ function workerFile(): string {
   return existsSync(js) ? js : js.replace(`${path.sep}src${path.sep}`, `${path.sep}dist${path.sep}`);
 }
 
+/**
+ * Copies a tree. Files the destination already holds (same size and mtime, or contents with
+ * `checksum`) are skipped, so rerunning an interrupted copy finishes it.
+ */
 export function copy(src: string | Buffer, dst: string | Buffer, options: CopyOptions = {}): CopyHandle {
+  return sync(src, dst, options);
+}
+
+/** Makes dst like src: copy() plus, as asked, deletion of extraneous entries and --link-dest snapshots. */
+export function sync(src: string | Buffer, dst: string | Buffer, options: SyncOptions = {}): CopyHandle {
   const handle = new EventEmitter() as CopyHandle;
   handle.done = run(Buffer.from(src), Buffer.from(dst), options, handle);
   return handle;
@@ -114,14 +126,20 @@ export function copy(src: string | Buffer, dst: string | Buffer, options: CopyOp
 
 const key = (p: Buffer) => p.toString('latin1');
 
-async function run(srcRoot: Buffer, dstRoot: Buffer, o: CopyOptions, events: EventEmitter): Promise<CopySummary> {
+async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: EventEmitter): Promise<CopySummary> {
   const threads = o.threads ?? Math.max(4, os.availableParallelism());
   const fsync = o.fsync ?? 'batch';
   const cancel = new Int32Array(new SharedArrayBuffer(4));
   const onAbort = () => Atomics.store(cancel, 0, 1);
   o.signal?.addEventListener('abort', onAbort, { once: true });
   const throttle = o.bwlimit ? new Throttle(o.bwlimit) : undefined;
-  const pool = new Piscina({ filename: workerFile(), minThreads: threads, maxThreads: threads });
+  // Workers only pass plain data to native calls: small heaps keep the run's RSS bounded.
+  const pool = new Piscina({
+    filename: workerFile(),
+    minThreads: threads,
+    maxThreads: threads,
+    resourceLimits: { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 8 },
+  });
   const plan = resolvePlanOptions({ chunkSize: o.chunkSize });
   const started = process.hrtime.bigint();
   const s: CopySummary = {
