@@ -119,6 +119,8 @@ export interface CopyFilesOptions {
   verify?: boolean;
   /** Same-size files are compared by content (XXH64 of both), not size + mtime (rsync --checksum). */
   checksum?: boolean;
+  /** Skip files the destination already holds (default true; false when the caller has checked). */
+  checkExisting?: boolean;
   /** A previous copy: files unchanged there (size, mtime, mode, owner) are hard-linked from it (rsync --link-dest). */
   linkDest?: PathLike;
   /** Give files the source's owner (default: when running as root). */

@@ -360,6 +360,7 @@ Napi::Value CopyFiles(const Napi::CallbackInfo& info) {
   b.hash = boolOpt(o, "hash", true) || boolOpt(o, "verify", false);
   b.verify = boolOpt(o, "verify", false);
   b.checksum = boolOpt(o, "checksum", false);
+  b.checkExisting = boolOpt(o, "checkExisting", true);
   Napi::Value linkDest = o.Get("linkDest");
   if (!linkDest.IsUndefined() && !linkDest.IsNull()) b.linkDest = pathArg(linkDest, "linkDest");
   b.metadata.owner = boolOpt(o, "owner", geteuid() == 0);

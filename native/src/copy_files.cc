@@ -95,7 +95,7 @@ bool writeOne(const BatchOptions& o, const std::string& rel, FileOutcome& out, P
     // Small files never use O_DIRECT: it makes them ~10x slower (FACTS: 270 vs 3,100 files/s).
     File s(src, OpenOptions{O_RDONLY | O_NOFOLLOW});
     FileStat before = s.stat();
-    if (attempt == 1 && alreadyThere(o, src, p.dst, before)) {
+    if (attempt == 1 && o.checkExisting && alreadyThere(o, src, p.dst, before)) {
       out.status = FileOutcome::Skipped;
       out.bytes = before.size;
       return false;
@@ -118,6 +118,7 @@ bool writeOne(const BatchOptions& o, const std::string& rel, FileOutcome& out, P
     copy.hash = o.hash ? &hash : nullptr;
     copy.cancel = o.cancel;
     copy.budget = o.budget;
+    copy.knownSize = before.size;
     CopyResult r = copyRange(s, &d, 0, 0, kToEof, copy);
     if (!sameVersion(before, s.stat()) || r.bytes != before.size) {
       if (attempt < kAttempts) continue;

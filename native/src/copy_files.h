@@ -21,6 +21,8 @@ struct BatchOptions {
   bool verify = false;
   // Compare contents (XXH64 of both) of same-size files instead of size + mtime (rsync --checksum).
   bool checksum = false;
+  // Look for a complete copy at the destination first (off when the caller has looked already).
+  bool checkExisting = true;
   // A previous copy (rsync --link-dest): a file unchanged there is hard-linked, not copied.
   std::string linkDest;
   MetadataOptions metadata;

@@ -48,7 +48,7 @@ static char* threadBuffer(size_t size, size_t alignment) {
 
 CopyResult copyRange(File& src, File* dst, uint64_t srcOff, uint64_t dstOff, uint64_t length, const CopyOptions& o) {
   CopyResult r;
-  uint64_t size = src.stat().size;
+  uint64_t size = o.knownSize ? o.knownSize : src.stat().size;
   uint64_t end = length == kToEof || srcOff + length > size ? size : srcOff + length;
   if (srcOff >= end) return r;
   std::vector<Extent> extents = o.sparse ? src.dataExtents(srcOff, end) : std::vector<Extent>{{srcOff, end - srcOff}};

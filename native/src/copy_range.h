@@ -25,6 +25,8 @@ struct CopyOptions {
   // A token bucket shared by every copy of a run (--bwlimit): bytes that may still be read. Each
   // buffer takes its size from it and waits while it is negative; JS refills it on a timer.
   int64_t* budget = nullptr;
+  // The source's size when the caller has just stat'ed it (saves a statx per file); 0 = ask.
+  uint64_t knownSize = 0;
 };
 
 struct CopyResult {

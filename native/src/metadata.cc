@@ -5,6 +5,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <vector>
 
@@ -39,19 +40,21 @@ struct PathOps {
   const std::string& path() const { return dst; }
 };
 
-// Reads a variable-size value, growing the buffer when it grew between size query and fetch.
+// Reads a variable-size value: first into what the buffer holds already (one call for the
+// common short value), growing it on ERANGE to the size the kernel reports.
 template <typename Fetch>
 bool fetch(Fetch f, std::string& out) {
-  ssize_t n = f(nullptr, 0);
+  out.resize(std::max<size_t>(out.capacity(), 1024));
   for (;;) {
-    if (n < 0) return false;
-    out.resize(static_cast<size_t>(n) + 1);
-    n = f(out.data(), out.size());
-    if (n >= 0 && static_cast<size_t>(n) < out.size()) {
+    ssize_t n = f(out.data(), out.size());
+    if (n >= 0) {
       out.resize(n);
       return true;
     }
-    if (n < 0 && errno == ERANGE) n = f(nullptr, 0);
+    if (errno != ERANGE) return false;
+    ssize_t need = f(nullptr, 0);
+    if (need < 0) return false;
+    out.resize(static_cast<size_t>(need) + 1);
   }
 }
 

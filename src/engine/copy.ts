@@ -18,6 +18,7 @@ import { StreamScheduler } from './scheduler.js';
 import { ChunkJournal } from './chunk-journal.js';
 import { Throttle } from './throttle.js';
 import { deleteExtraneous } from './delete.js';
+import { DestinationIndex } from './destination.js';
 import { toErrorRecord, displayPath, StripemoverError } from '../errors.js';
 import type { ErrorRecord } from '../errors.js';
 import type { CopyTask, TaskResult, FsyncPolicy } from '../worker/copy-task.js';
@@ -133,13 +134,17 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
   const onAbort = () => Atomics.store(cancel, 0, 1);
   o.signal?.addEventListener('abort', onAbort, { once: true });
   const throttle = o.bwlimit ? new Throttle(o.bwlimit) : undefined;
-  // Workers only pass plain data to native calls: small heaps keep the run's RSS bounded.
-  const pool = new Piscina({
-    filename: workerFile(),
-    minThreads: threads,
-    maxThreads: threads,
-    resourceLimits: { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 8 },
-  });
+  // Started on the first unit: a run with nothing to copy (a no-op sync) never pays for
+  // worker threads. Workers only pass plain data to native calls: small heaps bound the RSS.
+  let pool: Piscina | undefined;
+  const workers = () =>
+    (pool ??= new Piscina({
+      filename: workerFile(),
+      minThreads: threads,
+      maxThreads: threads,
+      resourceLimits: { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 8 },
+    }));
+
   const plan = resolvePlanOptions({ chunkSize: o.chunkSize });
   const started = process.hrtime.bigint();
   const s: CopySummary = {
@@ -173,6 +178,8 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
   const change = (action: Change['action'], p: Buffer) =>
     events.emit('change', { action, path: displayPath(joinPath(dstRoot, p)) } satisfies Change);
   const taskBase = {
+    // The engine already skipped what the destination holds (see complete()).
+    checkExisting: false,
     checksum: !!o.checksum,
     linkDest,
     srcRoot,
@@ -294,7 +301,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
 
   const scheduler = new StreamScheduler<WorkUnit, TaskResult>(
     { maxRunning: threads, maxPerStream: o.maxStreams ?? Math.max(2, threads), maxQueued: threads * 4 },
-    (unit) => pool.run(toTask(unit)) as Promise<TaskResult>,
+    (unit) => workers().run(toTask(unit)) as Promise<TaskResult>,
     (unit, result, error) => {
       const results = result ?? {
         copied: [],
@@ -341,18 +348,20 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     };
   }
 
+  const prune = o.filter ? (e: Entry) => o.filter!.excludes(e) : undefined;
+  const destination = DestinationIndex.open(dstRoot, prune);
+
   /** A regular file the destination already holds: same size and mtime (or contents, with checksum). */
   const complete = async (e: Entry) => {
-    const to = joinPath(dstRoot, e.path);
-    try {
-      const d = native.stat(to);
-      if ((d.mode & 0o170000) !== C.S_IFREG || d.size !== e.size) return false;
-      if (!o.checksum) return d.mtimeNs === e.mtimeNs;
-      const [a, b] = await Promise.all([native.hashFileAsync(joinPath(srcRoot, e.path)), native.hashFileAsync(to)]);
-      return a.digest === b.digest;
-    } catch {
-      return false;
-    }
+    if (!destination) return false;
+    const d = await destination.lookup(e.path);
+    if (!d || d.type !== 'file' || d.size !== e.size) return false;
+    if (!o.checksum) return d.mtimeNs === e.mtimeNs;
+    const [a, b] = await Promise.all([
+      native.hashFileAsync(joinPath(srcRoot, e.path)),
+      native.hashFileAsync(joinPath(dstRoot, e.path)),
+    ]);
+    return a.digest === b.digest;
   };
 
   /** The previous copy's file, when it can stand for this one (same size, mtime, mode, owner). */
@@ -378,8 +387,10 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
   /** Makes everything that is not regular-file data on the spot; passes on the files to copy. */
   async function* filesToCopy(entries: AsyncIterable<Entry>): AsyncGenerator<Entry> {
     for await (const e of entries) {
-      const from = joinPath(srcRoot, e.path);
-      const to = joinPath(dstRoot, e.path);
+      // Full paths only for what is made here: most entries are files handed to the planner.
+      const isFile = e.type === 'file';
+      const from = isFile ? srcRoot : joinPath(srcRoot, e.path);
+      const to = isFile ? dstRoot : joinPath(dstRoot, e.path);
       try {
         switch (e.type) {
           case 'dir':
@@ -407,18 +418,18 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
               await dryRunFile(e);
               continue;
             }
+            if (await complete(e)) {
+              s.skipped++;
+              skippedBytes += e.size;
+              continue;
+            }
             if (e.size > plan.largeFileThreshold) {
-              if (await complete(e)) {
-                s.skipped++;
-                skippedBytes += e.size;
-                continue;
-              }
               const prev = linkable(e);
               if (prev) {
                 const tmp = tempPath(dstRoot, e.path);
                 rmSync(tmp, { force: true });
                 native.link(prev, tmp);
-                renameSync(tmp, to);
+                renameSync(tmp, joinPath(dstRoot, e.path));
                 s.linked++;
                 skippedBytes += e.size;
                 continue;
@@ -459,7 +470,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
         native.copyMetadata(from, to);
         s.specials++;
       } catch (err) {
-        fail(e.path, toErrorRecord(err, displayPath(from)));
+        fail(e.path, toErrorRecord(err, displayPath(joinPath(srcRoot, e.path))));
       }
     }
     s.scanDone = true;
@@ -468,7 +479,6 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
   try {
     const onError = (err: ScanError) =>
       fail(err.path, { code: err.code, errno: err.errno, syscall: err.syscall, message: err.message });
-    const prune = o.filter ? (e: Entry) => o.filter!.excludes(e) : undefined;
     const entries = scan(srcRoot, { oneFileSystem: o.oneFileSystem, signal: o.signal, onError, prune });
     for await (const unit of planUnitsAsync(filesToCopy(entries), plan)) {
       if (o.signal?.aborted) break;
@@ -485,12 +495,12 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
   } finally {
     clearInterval(ticker);
     throttle?.stop();
+    await destination?.close();
     o.signal?.removeEventListener('abort', onAbort);
-    await pool.destroy();
+    await pool?.destroy();
   }
   s.interrupted = !!o.signal?.aborted;
   if (!s.interrupted && o.delete) {
-    const prune = o.filter ? (e: Entry) => o.filter!.excludes(e) : undefined;
     s.deleted = await deleteExtraneous(srcRoot, dstRoot, {
       prune,
       dryRun: o.dryRun,

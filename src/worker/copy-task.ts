@@ -16,6 +16,8 @@ export interface TaskOptions {
   /** Re-read what was written, from the device (O_DIRECT), and compare digests. */
   verify: boolean;
   checksum: boolean;
+  /** Look for a complete copy at the destination before copying (the engine may have already). */
+  checkExisting: boolean;
   linkDest?: Uint8Array;
   /** Int32Array over a SharedArrayBuffer; nonzero stops copies between buffers. */
   cancel?: Int32Array;
@@ -67,8 +69,8 @@ function changed(path: Buffer): StripemoverError {
 
 /** Small files: the whole batch in one native call (see native copyFiles). */
 function runBatch(t: BatchTask, result: TaskResult): void {
-  const { srcRoot, dstRoot, fsync, hash, verify, checksum, linkDest, cancel, budget } = t;
-  const options = { srcRoot, dstRoot, fsync, hash, verify, checksum, linkDest, cancel, budget };
+  const { srcRoot, dstRoot, fsync, hash, verify, checksum, checkExisting, linkDest, cancel, budget } = t;
+  const options = { srcRoot, dstRoot, fsync, hash, verify, checksum, checkExisting, linkDest, cancel, budget };
   const outcomes = native.copyFiles(options, t.files);
   outcomes.forEach((r, i) => {
     const path = t.files[i]!;
