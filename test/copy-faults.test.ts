@@ -114,13 +114,30 @@ t.test(
     t.teardown(() => execFileSync('umount', [`${dir}/dst`]));
     const r = spawnSync(process.execPath, [bin, 'copy', `${dir}/src`, `${dir}/dst`], { encoding: 'utf8' });
     t.equal(r.status, 1, 'exit 1: some files failed');
-    t.match(r.stderr, /ENOSPC: No space left on device, write '.*\/\.sm-[0-9a-f]{16}\.tmp'/);
+    t.match(r.stderr, /ENOSPC: No space left on device, write '.*\/dst\/f\d'/, 'names the file that did not fit');
     for (const name of readdirSync(`${dir}/dst`).filter((n) => !n.startsWith('.sm-'))) {
       t.ok(readFileSync(`${dir}/dst/${name}`).equals(readFileSync(`${dir}/src/${name}`)), `${name} is complete`);
     }
     execFileSync('mount', ['-o', 'remount,size=64m', `${dir}/dst`]);
     const again = spawnSync(process.execPath, [bin, 'copy', `${dir}/src`, `${dir}/dst`], { encoding: 'utf8' });
     t.equal(again.status, 0, again.stderr);
+    t.same(describeTree(`${dir}/dst`), describeTree(`${dir}/src`));
+  },
+);
+
+t.test(
+  'a destination without O_TMPFILE (ramfs) gets named temporary files, renamed into place',
+  { skip: !isRoot && 'needs root to mount ramfs' },
+  async (t) => {
+    const dir = diskDir(t);
+    mkdirSync(`${dir}/src/sub`, { recursive: true });
+    for (let i = 0; i < 20; i++) writeFileSync(`${dir}/src/sub/f${i}`, pseudoRandom(5000 + i, i + 1));
+    mkdirSync(`${dir}/dst`);
+    execFileSync('mount', ['-t', 'ramfs', 'ramfs', `${dir}/dst`]);
+    t.teardown(() => execFileSync('umount', [`${dir}/dst`]));
+    const r = spawnSync(process.execPath, [bin, 'copy', '--verify', `${dir}/src`, `${dir}/dst`], { encoding: 'utf8' });
+    t.equal(r.status, 0, r.stderr);
+    t.same(leftovers(`${dir}/dst`), []);
     t.same(describeTree(`${dir}/dst`), describeTree(`${dir}/src`));
   },
 );

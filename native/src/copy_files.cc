@@ -44,12 +44,34 @@ void fail(FileOutcome& out, const CopyFailure& f) {
   out.message = f.message + ": " + out.path;
 }
 
-// A file written under its temporary name, waiting for durability and its final name.
+// A file whose data is written, waiting for durability and its final name: either still
+// nameless (O_TMPFILE, kept open) or under its temporary name.
 struct Pending {
   size_t index;
   std::string tmp, dst;
   bool sparse;
+  std::unique_ptr<File> nameless;
 };
+
+// Where a file is written: preferably an unnamed inode in its destination directory
+// (O_TMPFILE), which gets its name only when complete and durable -- nothing partial is ever
+// visible, an interrupted run leaves no debris, and it costs one directory insertion instead
+// of a create and a rename. File systems without O_TMPFILE get a named temporary file.
+std::unique_ptr<File> openTarget(Pending& p, bool& tmpfileWorks) {
+  if (tmpfileWorks) {
+    size_t slash = p.dst.rfind('/');
+    std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : p.dst.substr(0, slash);
+    try {
+      OpenOptions o{O_TMPFILE | O_RDWR, 0600};
+      o.shownAs = p.dst;
+      return std::make_unique<File>(dir, o);
+    } catch (const SysError& e) {
+      if (e.err != EOPNOTSUPP && e.err != EISDIR && e.err != EINVAL) throw;
+      tmpfileWorks = false;
+    }
+  }
+  return std::make_unique<File>(p.tmp, OpenOptions{O_RDWR | O_CREAT | O_TRUNC, 0600});
+}
 
 // XXH64 of a whole file, read buffered (these are small files).
 std::string digestOf(const std::string& path) {
@@ -85,8 +107,8 @@ bool unchangedIn(const BatchOptions& o, const std::string& prev, const FileStat&
   }
 }
 
-// Copies one file to its temporary name; returns false when it was skipped.
-bool writeOne(const BatchOptions& o, const std::string& rel, FileOutcome& out, Pending& p) {
+// Writes one file where it waits for its name; returns false when it was skipped or linked.
+bool writeOne(const BatchOptions& o, const std::string& rel, FileOutcome& out, Pending& p, bool& tmpfileWorks) {
   std::string src = join(o.srcRoot, rel);
   p.dst = join(o.dstRoot, rel);
   p.tmp = join(o.dstRoot, tempName(rel));
@@ -109,7 +131,8 @@ bool writeOne(const BatchOptions& o, const std::string& rel, FileOutcome& out, P
       out.bytes = before.size;
       return false;
     }
-    File d(p.tmp, OpenOptions{O_RDWR | O_CREAT | O_TRUNC, 0600});
+    std::unique_ptr<File> target = openTarget(p, tmpfileWorks);
+    File& d = *target;
     p.sparse = before.blocks * 512 < before.size;
     if (p.sparse) d.truncate(before.size);
     Xxh64 hash;
@@ -125,11 +148,14 @@ bool writeOne(const BatchOptions& o, const std::string& rel, FileOutcome& out, P
       throw CopyFailure{"SOURCE_CHANGED", src, "source changed while it was being read"};
     }
     if (o.fsync == FsyncPolicy::File) d.fdatasync();
-    copyMetadataFd(s.fd(), d.fd(), before, o.metadata, p.tmp);
+    copyMetadataFd(s.fd(), d.fd(), before, o.metadata, p.dst);
     out.bytes = r.bytes;
     out.dataBytes = r.dataBytes;
     if (o.hash) out.digest = Xxh64::hex(hash.digest());
-    d.close();
+    if (tmpfileWorks)
+      p.nameless = std::move(target);
+    else
+      d.close();
     return true;
   }
 }
@@ -161,10 +187,11 @@ std::vector<FileOutcome> copyFiles(const BatchOptions& o, const std::vector<std:
   std::vector<FileOutcome> out(rels.size());
   std::vector<Pending> pending;
   pending.reserve(rels.size());
+  bool tmpfileWorks = true;
   for (size_t i = 0; i < rels.size(); i++) {
-    Pending p{i, "", "", false};
+    Pending p{i, "", "", false, nullptr};
     try {
-      if (writeOne(o, rels[i], out[i], p)) pending.push_back(std::move(p));
+      if (writeOne(o, rels[i], out[i], p, tmpfileWorks)) pending.push_back(std::move(p));
     } catch (const SysError& e) {
       fail(out[i], e);
       if (!p.tmp.empty()) unlink(p.tmp.c_str());
@@ -176,17 +203,35 @@ std::vector<FileOutcome> copyFiles(const BatchOptions& o, const std::vector<std:
   if (o.fsync == FsyncPolicy::Batch && !pending.empty()) {
     // One flush of the file system makes the whole batch durable before any of it is named.
     try {
-      File any(pending.front().tmp, OpenOptions{O_RDONLY});
-      any.syncfs();
+      const Pending& first = pending.front();
+      if (first.nameless) {
+        first.nameless->syncfs();
+      } else {
+        File any(first.tmp, OpenOptions{O_RDONLY});
+        any.syncfs();
+      }
     } catch (const SysError& e) {
       for (const Pending& p : pending) fail(out[p.index], e), unlink(p.tmp.c_str());
       return out;
     }
   }
-  for (const Pending& p : pending) {
+  for (Pending& p : pending) {
     FileOutcome& r = out[p.index];
     try {
-      if (rename(p.tmp.c_str(), p.dst.c_str()) != 0) throwErrno("rename", p.dst);
+      if (p.nameless) {
+        try {
+          p.nameless->linkAs(p.dst);
+        } catch (const SysError& e) {
+          if (e.err != EEXIST) throw;
+          // Replacing an older version: name it aside, then rename over it (atomic).
+          unlink(p.tmp.c_str());
+          p.nameless->linkAs(p.tmp);
+          if (rename(p.tmp.c_str(), p.dst.c_str()) != 0) throwErrno("rename", p.dst);
+        }
+        p.nameless.reset();
+      } else if (rename(p.tmp.c_str(), p.dst.c_str()) != 0) {
+        throwErrno("rename", p.dst);
+      }
       r.status = FileOutcome::Copied;
       if (o.verify) verifyOne(p, r);
     } catch (const SysError& e) {

@@ -43,7 +43,7 @@ FileStat statPath(const std::string& path, bool follow) {
 }
 
 File::File(const std::string& path, const OpenOptions& o)
-    : path_(path), accessFlags_(o.flags & O_ACCMODE), alignment_(o.alignment) {
+    : path_(o.shownAs.empty() ? path : o.shownAs), accessFlags_(o.flags & O_ACCMODE), alignment_(o.alignment) {
   if (alignment_ == 0 || (alignment_ & (alignment_ - 1)) != 0) throw SysError(EINVAL, "open", path);
   int flags = o.flags | O_CLOEXEC;
   if (o.direct) {
@@ -51,7 +51,7 @@ File::File(const std::string& path, const OpenOptions& o)
     if (fd_ >= 0) {
       direct_ = true;
     } else if (errno != EINVAL) {
-      throwErrno("open", path);
+      throwErrno("open", path_);
     } else {
       // The kernel creates the file before it refuses O_DIRECT: O_EXCL would now fail.
       flags &= ~O_EXCL;
@@ -60,8 +60,13 @@ File::File(const std::string& path, const OpenOptions& o)
   }
   if (fd_ < 0) {
     fd_ = ::open(path.c_str(), flags, o.mode);
-    if (fd_ < 0) throwErrno("open", path);
+    if (fd_ < 0) throwErrno("open", path_);
   }
+}
+
+void File::linkAs(const std::string& path) {
+  std::string self = "/proc/self/fd/" + std::to_string(fd_);
+  if (linkat(AT_FDCWD, self.c_str(), AT_FDCWD, path.c_str(), AT_SYMLINK_FOLLOW) != 0) throwErrno("linkat", path);
 }
 
 File::~File() {

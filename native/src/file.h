@@ -29,6 +29,9 @@ struct OpenOptions {
   mode_t mode = 0644;       // for O_CREAT
   bool direct = false;      // try O_DIRECT
   size_t alignment = 4096;  // offset/length/address alignment O_DIRECT needs (64 KiB on some arm64 Lustre clients)
+  // The path errors name, when it is not the one opened: an O_TMPFILE file is opened through
+  // its directory but is reported as the name it will get.
+  std::string shownAs;
 };
 
 class File {
@@ -69,6 +72,9 @@ class File {
   void punchHole(uint64_t off, uint64_t len);  // deallocate without changing the size
   FileStat stat();
   void close();
+  // Gives a name to a file opened with O_TMPFILE (linkat through /proc/self/fd, which needs no
+  // privilege). EEXIST when the name is taken.
+  void linkAs(const std::string& path);
 
  private:
   bool isAligned(const void* buf, size_t len, uint64_t off) const;
