@@ -106,8 +106,6 @@ export interface HashFileResult {
 export type FsyncPolicy = 'batch' | 'file' | 'none';
 
 export interface CopyFilesOptions {
-  srcRoot: PathLike;
-  dstRoot: PathLike;
   /**
    * When data is made durable, always before the file gets its final name (so a crash never
    * leaves a complete-looking file whose data was lost, which a rerun would skip): 'batch' one
@@ -121,8 +119,6 @@ export interface CopyFilesOptions {
   checksum?: boolean;
   /** Skip files the destination already holds (default true; false when the caller has checked). */
   checkExisting?: boolean;
-  /** A previous copy: files unchanged there (size, mtime, mode, owner) are hard-linked from it (rsync --link-dest). */
-  linkDest?: PathLike;
   /** Give files the source's owner (default: when running as root). */
   owner?: boolean;
   cancel?: Int32Array;
@@ -211,13 +207,19 @@ export interface Addon {
   copyRange(src: NativeFile, dst: NativeFile | null, options?: CopyRangeOptions): CopyRangeResult;
   copyRangeAsync(src: NativeFile, dst: NativeFile | null, options?: CopyRangeOptions): Promise<CopyRangeResult>;
   /**
-   * Copies whole files (paths relative to the roots): each to a temporary name, checked against
-   * changes of its source while read, made durable, given its metadata, renamed into place.
-   * One call per batch; blocks (for worker threads).
+   * Copies whole files, sources[i] to destinations[i]: each written nameless (O_TMPFILE) or
+   * under a temporary name, checked against changes of its source while read, made durable,
+   * given its metadata, and named. previous[i], when given (rsync --link-dest), is hard-linked
+   * instead if unchanged. One call per batch; blocks (for worker threads).
    */
-  copyFiles(options: CopyFilesOptions, rels: Uint8Array[]): FileOutcome[];
-  /** The temporary name (relative, beside rel) a file is written under before its rename. */
-  tempName(rel: Uint8Array): Buffer;
+  copyFiles(
+    options: CopyFilesOptions,
+    sources: PathLike[],
+    destinations: PathLike[],
+    previous?: (PathLike | null)[],
+  ): FileOutcome[];
+  /** Where a file is written before its rename when it cannot be nameless: `.sm-<hash>.tmp` beside it. */
+  tempPath(path: PathLike): Buffer;
   /** Owner (as root), mode, xattrs and ACLs, then times, from src onto dst; symlinks not followed. */
   copyMetadata(src: PathLike, dst: PathLike, options?: { owner?: boolean }): void;
   hashFile(path: PathLike, options?: HashFileOptions): HashFileResult;

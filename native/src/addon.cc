@@ -348,40 +348,45 @@ Napi::Value outcomeToJs(Napi::Env env, const sm::FileOutcome& r) {
   return o;
 }
 
-// copyFiles({ srcRoot, dstRoot, fsync, hash, verify, owner, cancel, budget }, rels: Buffer[])
-// -> [{ status, bytes, dataBytes, digest, verified, error }], one per rel. Blocks: for workers.
+// copyFiles({ fsync, hash, verify, checksum, checkExisting, owner, cancel, budget },
+//           sources: Buffer[], destinations: Buffer[], previous?: (Buffer | null)[])
+// -> [{ status, bytes, dataBytes, digest, verified, error }], one per file. Blocks: for workers.
 Napi::Value CopyFiles(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = optionsArg(info, 0);
   sm::BatchOptions b;
-  b.srcRoot = pathArg(o.Get("srcRoot"), "srcRoot");
-  b.dstRoot = pathArg(o.Get("dstRoot"), "dstRoot");
   b.fsync = fsyncArg(o);
   b.hash = boolOpt(o, "hash", true) || boolOpt(o, "verify", false);
   b.verify = boolOpt(o, "verify", false);
   b.checksum = boolOpt(o, "checksum", false);
   b.checkExisting = boolOpt(o, "checkExisting", true);
-  Napi::Value linkDest = o.Get("linkDest");
-  if (!linkDest.IsUndefined() && !linkDest.IsNull()) b.linkDest = pathArg(linkDest, "linkDest");
   b.metadata.owner = boolOpt(o, "owner", geteuid() == 0);
   Napi::Value cancel = o.Get("cancel");
   if (cancel.IsTypedArray()) b.cancel = cancel.As<Napi::Int32Array>().Data();
   Napi::Value budget = o.Get("budget");
   if (budget.IsTypedArray()) b.budget = reinterpret_cast<int64_t*>(budget.As<Napi::TypedArrayOf<int64_t>>().Data());
-  if (!info[1].IsArray()) throw Napi::TypeError::New(env, "rels must be an array of Buffers");
-  Napi::Array list = info[1].As<Napi::Array>();
-  std::vector<std::string> rels;
-  rels.reserve(list.Length());
-  for (uint32_t i = 0; i < list.Length(); i++) rels.push_back(bytesArg(list.Get(i), "rel"));
-  std::vector<sm::FileOutcome> outcomes = guard(env, [&] { return sm::copyFiles(b, rels); });
+  if (!info[1].IsArray() || !info[2].IsArray())
+    throw Napi::TypeError::New(env, "sources and destinations must be arrays of paths");
+  Napi::Array sources = info[1].As<Napi::Array>(), destinations = info[2].As<Napi::Array>();
+  Napi::Array previous = info.Length() > 3 && info[3].IsArray() ? info[3].As<Napi::Array>() : Napi::Array::New(env);
+  if (sources.Length() != destinations.Length())
+    throw Napi::RangeError::New(env, "sources and destinations differ in length");
+  std::vector<sm::FileJob> jobs(sources.Length());
+  for (uint32_t i = 0; i < jobs.size(); i++) {
+    jobs[i].src = pathArg(sources.Get(i), "source");
+    jobs[i].dst = pathArg(destinations.Get(i), "destination");
+    Napi::Value prev = i < previous.Length() ? previous.Get(i) : env.Undefined();
+    if (!prev.IsUndefined() && !prev.IsNull()) jobs[i].prev = pathArg(prev, "previous");
+  }
+  std::vector<sm::FileOutcome> outcomes = guard(env, [&] { return sm::copyFiles(b, jobs); });
   Napi::Array out = Napi::Array::New(env, outcomes.size());
   for (size_t i = 0; i < outcomes.size(); i++) out[i] = outcomeToJs(env, outcomes[i]);
   return out;
 }
 
-// tempName(rel) -> the temporary name (relative) a file is written under before its rename.
-Napi::Value TempName(const Napi::CallbackInfo& info) {
-  std::string t = sm::tempName(bytesArg(info[0], "rel"));
+// tempPath(path) -> where a file is written before its rename, when it cannot be nameless.
+Napi::Value TempPath(const Napi::CallbackInfo& info) {
+  std::string t = sm::tempPath(pathArg(info[0], "path"));
   return Napi::Buffer<char>::Copy(info.Env(), t.data(), t.size());
 }
 
@@ -519,7 +524,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("hashFile", Napi::Function::New<HashFile>(env));
   exports.Set("hashFileAsync", Napi::Function::New<HashFileAsync>(env));
   exports.Set("copyFiles", Napi::Function::New<CopyFiles>(env));
-  exports.Set("tempName", Napi::Function::New<TempName>(env));
+  exports.Set("tempPath", Napi::Function::New<TempPath>(env));
   exports.Set("copyMetadata", Napi::Function::New<CopyMetadata>(env));
   exports.Set("stat", Napi::Function::New<Stat>(env));
   exports.Set("statAsync", Napi::Function::New<StatAsync>(env));

@@ -16,8 +16,6 @@ namespace {
 
 constexpr int kAttempts = 3;  // a file still changing after this many reads is reported
 
-std::string join(const std::string& root, const std::string& rel) { return rel.empty() ? root : root + "/" + rel; }
-
 bool sameVersion(const FileStat& a, const FileStat& b) {
   return a.size == b.size && a.mtimeSec == b.mtimeSec && a.mtimeNsec == b.mtimeNsec && a.ctimeSec == b.ctimeSec &&
          a.ctimeNsec == b.ctimeNsec;
@@ -108,10 +106,10 @@ bool unchangedIn(const BatchOptions& o, const std::string& prev, const FileStat&
 }
 
 // Writes one file where it waits for its name; returns false when it was skipped or linked.
-bool writeOne(const BatchOptions& o, const std::string& rel, FileOutcome& out, Pending& p, bool& tmpfileWorks) {
-  std::string src = join(o.srcRoot, rel);
-  p.dst = join(o.dstRoot, rel);
-  p.tmp = join(o.dstRoot, tempName(rel));
+bool writeOne(const BatchOptions& o, const FileJob& job, FileOutcome& out, Pending& p, bool& tmpfileWorks) {
+  const std::string& src = job.src;
+  p.dst = job.dst;
+  p.tmp = tempPath(job.dst);
   for (int attempt = 1;; attempt++) {
     // O_NOFOLLOW: a file replaced by a symlink since the scan is refused, not followed.
     // Small files never use O_DIRECT: it makes them ~10x slower (FACTS: 270 vs 3,100 files/s).
@@ -122,10 +120,10 @@ bool writeOne(const BatchOptions& o, const std::string& rel, FileOutcome& out, P
       out.bytes = before.size;
       return false;
     }
-    if (attempt == 1 && !o.linkDest.empty() && unchangedIn(o, join(o.linkDest, rel), before)) {
+    if (attempt == 1 && !job.prev.empty() && unchangedIn(o, job.prev, before)) {
       // A new name for the previous copy's inode, put in place atomically like a copy.
       unlink(p.tmp.c_str());
-      if (link(join(o.linkDest, rel).c_str(), p.tmp.c_str()) != 0) throwErrno("link", p.tmp);
+      if (link(job.prev.c_str(), p.tmp.c_str()) != 0) throwErrno("link", p.tmp);
       if (rename(p.tmp.c_str(), p.dst.c_str()) != 0) throwErrno("rename", p.dst);
       out.status = FileOutcome::Linked;
       out.bytes = before.size;
@@ -175,23 +173,24 @@ void verifyOne(const Pending& p, FileOutcome& out) {
 
 }  // namespace
 
-std::string tempName(const std::string& rel) {
+std::string tempPath(const std::string& path) {
+  size_t slash = path.rfind('/');
+  std::string dir = slash == std::string::npos ? "" : path.substr(0, slash + 1);
+  std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
   Xxh64 h;
-  h.update(rel.data(), rel.size());
-  size_t slash = rel.rfind('/');
-  std::string dir = slash == std::string::npos ? "" : rel.substr(0, slash + 1);
+  h.update(name.data(), name.size());
   return dir + ".sm-" + Xxh64::hex(h.digest()) + ".tmp";
 }
 
-std::vector<FileOutcome> copyFiles(const BatchOptions& o, const std::vector<std::string>& rels) {
-  std::vector<FileOutcome> out(rels.size());
+std::vector<FileOutcome> copyFiles(const BatchOptions& o, const std::vector<FileJob>& jobs) {
+  std::vector<FileOutcome> out(jobs.size());
   std::vector<Pending> pending;
-  pending.reserve(rels.size());
+  pending.reserve(jobs.size());
   bool tmpfileWorks = true;
-  for (size_t i = 0; i < rels.size(); i++) {
+  for (size_t i = 0; i < jobs.size(); i++) {
     Pending p{i, "", "", false, nullptr};
     try {
-      if (writeOne(o, rels[i], out[i], p, tmpfileWorks)) pending.push_back(std::move(p));
+      if (writeOne(o, jobs[i], out[i], p, tmpfileWorks)) pending.push_back(std::move(p));
     } catch (const SysError& e) {
       fail(out[i], e);
       if (!p.tmp.empty()) unlink(p.tmp.c_str());

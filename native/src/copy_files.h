@@ -15,7 +15,6 @@ namespace sm {
 enum class FsyncPolicy { Batch, File, None };
 
 struct BatchOptions {
-  std::string srcRoot, dstRoot;
   FsyncPolicy fsync = FsyncPolicy::Batch;
   bool hash = true;
   bool verify = false;
@@ -23,8 +22,6 @@ struct BatchOptions {
   bool checksum = false;
   // Look for a complete copy at the destination first (off when the caller has looked already).
   bool checkExisting = true;
-  // A previous copy (rsync --link-dest): a file unchanged there is hard-linked, not copied.
-  std::string linkDest;
   MetadataOptions metadata;
   const int32_t* cancel = nullptr;
   int64_t* budget = nullptr;
@@ -40,11 +37,18 @@ struct FileOutcome {
   int err = 0;
 };
 
-// "dir/.sm-<xxh64 of rel>.tmp": hidden, in the destination directory of rel (so the rename is
-// atomic), deterministic (a rerun reuses it) and short whatever the final name's length.
-std::string tempName(const std::string& rel);
+// One file of a batch: where it is read, where it goes, and (rsync --link-dest) the previous
+// copy's file that, if unchanged, is hard-linked instead of copied.
+struct FileJob {
+  std::string src, dst, prev;
+};
 
-// The outcome of each of rels (paths relative to the roots), in order.
-std::vector<FileOutcome> copyFiles(const BatchOptions& o, const std::vector<std::string>& rels);
+// "<dir of path>/.sm-<xxh64 of its name>.tmp": hidden, beside the final name (so the rename is
+// atomic), deterministic (a rerun reuses it), short whatever the name's length, and the same
+// whichever way the directory is reached (a long path goes through /proc/self/fd/N).
+std::string tempPath(const std::string& path);
+
+// The outcome of each job, in order.
+std::vector<FileOutcome> copyFiles(const BatchOptions& o, const std::vector<FileJob>& jobs);
 
 }  // namespace sm

@@ -4,7 +4,6 @@
 import { EventEmitter } from 'node:events';
 import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { native, fsConstants as C } from '../native.js';
@@ -13,7 +12,7 @@ import { scan } from '../scan/index.js';
 import type { ScanError } from '../scan/index.js';
 import { chunkRanges, planUnitsAsync, resolvePlanOptions } from '../plan/index.js';
 import type { WorkUnit } from '../plan/index.js';
-import { joinPath, tempPath } from '../targets/posix/paths.js';
+import { joinPath, TreeRoot } from '../targets/posix/paths.js';
 import { StreamScheduler } from './scheduler.js';
 import { ChunkJournal } from './chunk-journal.js';
 import { Throttle } from './throttle.js';
@@ -103,12 +102,8 @@ export interface CopyHandle extends EventEmitter {
   done: Promise<CopySummary>;
 }
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-/** The worker module: beside this file once compiled; when run from src/ (tests), its build in dist/. */
-function workerFile(): string {
-  const js = path.join(here, '..', 'worker', 'copy-task.js');
-  return existsSync(js) ? js : js.replace(`${path.sep}src${path.sep}`, `${path.sep}dist${path.sep}`);
-}
+/** The workers' entry (CommonJS, see bin/copy-worker.cjs), which loads dist/worker/copy-task.js. */
+const workerEntry = fileURLToPath(new URL('../../bin/copy-worker.cjs', import.meta.url));
 
 /**
  * Copies a tree. Files the destination already holds (same size and mtime, or contents with
@@ -139,7 +134,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
   let pool: Piscina | undefined;
   const workers = () =>
     (pool ??= new Piscina({
-      filename: workerFile(),
+      filename: workerEntry,
       minThreads: threads,
       maxThreads: threads,
       resourceLimits: { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 8 },
@@ -174,16 +169,16 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     s.failures.push(record);
     events.emit('error-record', record);
   };
-  const linkDest = o.linkDest === undefined ? undefined : Buffer.from(o.linkDest);
+  // Usable paths below each root, however deep (see TreeRoot).
+  const src = new TreeRoot(srcRoot);
+  const dst = new TreeRoot(dstRoot);
+  const prev = o.linkDest === undefined ? undefined : new TreeRoot(Buffer.from(o.linkDest));
   const change = (action: Change['action'], p: Buffer) =>
     events.emit('change', { action, path: displayPath(joinPath(dstRoot, p)) } satisfies Change);
   const taskBase = {
     // The engine already skipped what the destination holds (see complete()).
     checkExisting: false,
     checksum: !!o.checksum,
-    linkDest,
-    srcRoot,
-    dstRoot,
     fsync,
     hash: o.hash !== false || !!o.verify,
     verify: !!o.verify,
@@ -229,7 +224,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
   const ticker = setInterval(() => events.emit('progress', progress()), 500);
 
   const chunkFile = (rel: Buffer) => {
-    const tmp = tempPath(dstRoot, rel);
+    const tmp = native.tempPath(dst.path(rel));
     return { tmp, journal: Buffer.concat([tmp, Buffer.from('.journal')]) };
   };
 
@@ -246,7 +241,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     // already has those holes (a 10 TiB image with 1 GiB of data is 16 chunks, not 163,840).
     let extents: { offset: number; length: number }[] | undefined;
     if (e.blocks * 512 < e.size) {
-      const f = new native.File(joinPath(srcRoot, e.path), C.O_RDONLY);
+      const f = new native.File(src.path(e.path), C.O_RDONLY);
       extents = f.dataExtents();
       f.close();
     }
@@ -277,7 +272,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     c.journal.close(!c.failed);
     if (c.failed) return;
     try {
-      const srcPath = joinPath(srcRoot, rel);
+      const srcPath = src.path(rel);
       const now = native.stat(srcPath);
       const e = c.entry;
       // Chunks check the version they read; this catches a change between them (or into a skipped hole).
@@ -290,7 +285,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
         );
       }
       native.copyMetadata(srcPath, tmp);
-      renameSync(tmp, joinPath(dstRoot, rel));
+      renameSync(tmp, dst.path(rel));
       s.files++;
       if (o.verify) s.verified++;
     } catch (err) {
@@ -303,12 +298,10 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     { maxRunning: threads, maxPerStream: o.maxStreams ?? Math.max(2, threads), maxQueued: threads * 4 },
     (unit) => workers().run(toTask(unit)) as Promise<TaskResult>,
     (unit, result, error) => {
+      const paths = unit.kind === 'batch' ? unit.files.map((f) => f.path) : [unit.entry.path];
       const results = result ?? {
         copied: [],
-        failed: (unit.kind === 'batch' ? unit.files.map((f) => f.path) : [unit.entry.path]).map((p) => ({
-          path: p,
-          error: toErrorRecord(error),
-        })),
+        failed: paths.map((_, index) => ({ index, error: toErrorRecord(error) })),
       };
       for (const c of results.copied) {
         if (c.skipped || c.linked) {
@@ -326,7 +319,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
         }
       }
       for (const f of results.failed) {
-        const p = Buffer.from(f.path);
+        const p = paths[f.index]!;
         if (f.error.code === 'ECANCELED') continue; // interrupted, not failed: a rerun finishes it
         failedPaths.add(key(p));
         fail(p, f.error);
@@ -336,12 +329,21 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
   );
 
   function toTask(unit: WorkUnit): CopyTask {
-    if (unit.kind === 'batch') return { kind: 'batch', ...taskBase, files: unit.files.map((f) => f.path) };
+    if (unit.kind === 'batch') {
+      return {
+        kind: 'batch',
+        ...taskBase,
+        sources: unit.files.map((f) => src.path(f.path)),
+        destinations: unit.files.map((f) => dst.path(f.path)),
+        previous: prev && unit.files.map((f) => prev.path(f.path)),
+      };
+    }
     const e = unit.entry;
     return {
       kind: 'chunk',
       ...taskBase,
-      path: e.path,
+      source: src.path(e.path),
+      temporary: chunkFile(e.path).tmp,
       offset: unit.offset,
       length: unit.length,
       expect: { size: e.size, mtimeNs: e.mtimeNs, ctimeNs: e.ctimeNs },
@@ -357,21 +359,18 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     const d = await destination.lookup(e.path);
     if (!d || d.type !== 'file' || d.size !== e.size) return false;
     if (!o.checksum) return d.mtimeNs === e.mtimeNs;
-    const [a, b] = await Promise.all([
-      native.hashFileAsync(joinPath(srcRoot, e.path)),
-      native.hashFileAsync(joinPath(dstRoot, e.path)),
-    ]);
+    const [a, b] = await Promise.all([native.hashFileAsync(src.path(e.path)), native.hashFileAsync(dst.path(e.path))]);
     return a.digest === b.digest;
   };
 
   /** The previous copy's file, when it can stand for this one (same size, mtime, mode, owner). */
   const linkable = (e: Entry): Buffer | undefined => {
-    if (!linkDest) return undefined;
-    const prev = joinPath(linkDest, e.path);
+    if (!prev) return undefined;
+    const previous = prev.path(e.path);
     try {
-      const p = native.stat(prev);
+      const p = native.stat(previous);
       const sameOwner = process.getuid?.() !== 0 || (p.uid === e.uid && p.gid === e.gid);
-      if (p.size === e.size && p.mtimeNs === e.mtimeNs && p.mode === e.mode && sameOwner) return prev;
+      if (p.size === e.size && p.mtimeNs === e.mtimeNs && p.mode === e.mode && sameOwner) return previous;
     } catch {
       // not in the previous copy
     }
@@ -389,8 +388,8 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     for await (const e of entries) {
       // Full paths only for what is made here: most entries are files handed to the planner.
       const isFile = e.type === 'file';
-      const from = isFile ? srcRoot : joinPath(srcRoot, e.path);
-      const to = isFile ? dstRoot : joinPath(dstRoot, e.path);
+      const from = isFile ? srcRoot : src.path(e.path);
+      const to = isFile ? dstRoot : dst.path(e.path);
       try {
         switch (e.type) {
           case 'dir':
@@ -426,10 +425,10 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
             if (e.size > plan.largeFileThreshold) {
               const prev = linkable(e);
               if (prev) {
-                const tmp = tempPath(dstRoot, e.path);
+                const tmp = native.tempPath(dst.path(e.path));
                 rmSync(tmp, { force: true });
                 native.link(prev, tmp);
-                renameSync(tmp, joinPath(dstRoot, e.path));
+                renameSync(tmp, dst.path(e.path));
                 s.linked++;
                 skippedBytes += e.size;
                 continue;
@@ -501,7 +500,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
   }
   s.interrupted = !!o.signal?.aborted;
   if (!s.interrupted && o.delete) {
-    s.deleted = await deleteExtraneous(srcRoot, dstRoot, {
+    s.deleted = await deleteExtraneous(srcRoot, dst, {
       prune,
       dryRun: o.dryRun,
       signal: o.signal,
@@ -516,9 +515,9 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
         continue;
       }
       try {
-        const to = joinPath(dstRoot, l.path);
+        const to = dst.path(l.path);
         rmSync(to, { force: true });
-        native.link(joinPath(dstRoot, l.target), to);
+        native.link(dst.path(l.target), to);
         s.links++;
       } catch (err) {
         fail(l.path, toErrorRecord(err));
@@ -527,13 +526,13 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     // Deepest first, so setting a directory's times is the last write into its parent.
     for (const d of dirs.reverse()) {
       try {
-        const from = joinPath(srcRoot, d.path);
-        native.copyMetadata(from, joinPath(dstRoot, d.path));
+        native.copyMetadata(src.path(d.path), dst.path(d.path));
       } catch (err) {
         fail(d.path, toErrorRecord(err));
       }
     }
   }
+  for (const root of [src, dst, prev]) root?.close();
   const summary = { ...s, ...progress() };
   events.emit('progress', progress());
   return summary;

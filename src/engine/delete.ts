@@ -6,7 +6,7 @@ import { rmSync } from 'node:fs';
 import type { Entry } from '../model/entry.js';
 import { scan } from '../scan/index.js';
 import type { ScanError } from '../scan/index.js';
-import { joinPath } from '../targets/posix/paths.js';
+import type { TreeRoot } from '../targets/posix/paths.js';
 
 /** Order of the scan: component by component, bytewise, an ancestor before its descendants. */
 export function compareScanOrder(a: Buffer, b: Buffer): number {
@@ -34,7 +34,7 @@ export interface DeleteOptions {
   onError?: (path: Buffer, err: unknown) => void;
 }
 
-export async function deleteExtraneous(srcRoot: Buffer, dstRoot: Buffer, o: DeleteOptions = {}): Promise<number> {
+export async function deleteExtraneous(srcRoot: Buffer, dstRoot: TreeRoot, o: DeleteOptions = {}): Promise<number> {
   let removed: Buffer | undefined; // the last directory removed: its subtree is skipped
   const quiet = (e: ScanError) => {
     if (!(removed && (e.path.equals(removed) || isUnder(e.path, removed)))) o.onError?.(e.path, e);
@@ -42,7 +42,7 @@ export async function deleteExtraneous(srcRoot: Buffer, dstRoot: Buffer, o: Dele
   // A source directory that could not be read hides its children: nothing under it is deleted.
   const unreadable: Buffer[] = [];
   const src = scan(srcRoot, { prune: o.prune, signal: o.signal, onError: (e) => unreadable.push(e.path) });
-  const dst = scan(dstRoot, { prune: o.prune, signal: o.signal, onError: quiet });
+  const dst = scan(dstRoot.root, { prune: o.prune, signal: o.signal, onError: quiet });
   let a = await src.next();
   let count = 0;
   for await (const d of dst) {
@@ -55,7 +55,7 @@ export async function deleteExtraneous(srcRoot: Buffer, dstRoot: Buffer, o: Dele
     if (d.type === 'dir') removed = d.path;
     if (o.dryRun) continue;
     try {
-      rmSync(joinPath(dstRoot, d.path), { recursive: true, force: true });
+      rmSync(dstRoot.path(d.path), { recursive: true, force: true });
     } catch (err) {
       o.onError?.(d.path, err);
     }

@@ -1,7 +1,14 @@
-// Byte-path helpers for the POSIX target.
+// Byte paths of the POSIX target, of any length. Linux refuses paths of PATH_MAX (4096) bytes
+// and more; a deeper one is reached through a descriptor held on one of its directories,
+// as /proc/self/fd/N/rest. Descriptors are process-wide, so worker threads can use such paths.
 import { native } from '../../native.js';
+import type { NativeFile } from '../../native.js';
 
 const SLASH = Buffer.from('/');
+const O_PATH = 0o10000000; // Linux; not among node:fs constants
+const O_DIRECTORY = 0o200000;
+/** Below PATH_MAX with room for the /proc/self/fd/N/ prefix. */
+const LIMIT = 3900;
 
 /** root + '/' + rel, as bytes; rel empty means root itself. */
 export function joinPath(root: Uint8Array, rel: Uint8Array): Buffer {
@@ -10,7 +17,34 @@ export function joinPath(root: Uint8Array, rel: Uint8Array): Buffer {
   return Buffer.concat([r, SLASH, Buffer.from(rel.buffer, rel.byteOffset, rel.byteLength)]);
 }
 
-/** Where a file is written before it is complete: the addon names it (it writes whole files there too). */
-export function tempPath(dstRoot: Uint8Array, rel: Uint8Array): Buffer {
-  return joinPath(dstRoot, native.tempName(rel));
+/** A tree's root, giving usable paths to what is below it however deep. */
+export class TreeRoot {
+  /** Directory (absolute path, latin1) -> an O_PATH descriptor on it, held until close(). */
+  private readonly anchors = new Map<string, NativeFile>();
+
+  constructor(readonly root: Buffer) {}
+
+  /** A path the kernel accepts for rel. */
+  path(rel: Uint8Array): Buffer {
+    return this.usable(joinPath(this.root, rel));
+  }
+
+  close(): void {
+    for (const f of this.anchors.values()) f.close();
+    this.anchors.clear();
+  }
+
+  private usable(abs: Buffer): Buffer {
+    if (abs.length < LIMIT) return abs;
+    // Anchor at the last directory that still fits, then continue from there.
+    const cut = abs.lastIndexOf(0x2f, LIMIT - 1);
+    const dir = abs.subarray(0, cut);
+    const key = dir.toString('latin1');
+    let anchor = this.anchors.get(key);
+    if (!anchor) {
+      anchor = new native.File(this.usable(Buffer.from(dir)), O_PATH | O_DIRECTORY);
+      this.anchors.set(key, anchor);
+    }
+    return this.usable(Buffer.concat([Buffer.from(`/proc/self/fd/${anchor.fd}`), abs.subarray(cut)]));
+  }
 }
