@@ -24,6 +24,7 @@ t.test('progress events report files, bytes and per-stream bytes; the summary ad
   t.ok(seen.length >= 2, `${seen.length} progress events`);
   const last = seen.at(-1)!;
   t.equal(last.files, 400);
+  t.equal(last.fraction, 1, 'all settled');
   t.equal(
     Object.values(last.streams).reduce((a, b) => a + b, 0),
     summary.bytes,

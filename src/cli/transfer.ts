@@ -22,6 +22,14 @@ const statusLine = (p: Progress) =>
   `${p.elapsedSeconds.toFixed(1)} s${p.etaSeconds !== undefined ? `, ETA ${p.etaSeconds.toFixed(0)} s` : ''}`;
 
 // Option parsers: a bad value is a usage error (exit 2), named by commander with the option.
+/** "[#########-----------]  45% " once the scan has sized the job, "[scanning] " before. */
+function progressBar(p: Progress): string {
+  if (p.fraction === undefined) return '[scanning] ';
+  const width = 20;
+  const filled = Math.round(p.fraction * width);
+  return `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${(p.fraction * 100).toFixed(0).padStart(3)}% `;
+}
+
 const int = (v: string) => {
   const n = Number(v);
   if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('expected a positive integer');
@@ -122,7 +130,7 @@ function define(program: Command, name: 'copy' | 'sync', description: string, is
     let lastStatus = Date.now();
     handle.on('progress', (p: Progress) => {
       if (opts.json) return json({ type: 'status', ...p });
-      if (tty) return process.stderr.write(`${clear}${statusLine(p)}`);
+      if (tty) return process.stderr.write(`${clear}${progressBar(p)}${statusLine(p)}`);
       if (Date.now() - lastStatus >= 10_000) {
         lastStatus = Date.now();
         process.stderr.write(`${statusLine(p)}\n`);

@@ -18,6 +18,7 @@ import { ChunkJournal } from './chunk-journal.js';
 import { Throttle } from './throttle.js';
 import { deleteExtraneous } from './delete.js';
 import { DestinationIndex } from './destination.js';
+import { ReverseSpool } from './reverse-spool.js';
 import { toErrorRecord, displayPath, StripemoverError } from '../errors.js';
 import type { ErrorRecord } from '../errors.js';
 import type { CopyTask, TaskResult, FsyncPolicy } from '../worker/copy-task.js';
@@ -75,6 +76,8 @@ export interface Progress {
   elapsedSeconds: number;
   bytesPerSecond: number;
   etaSeconds?: number;
+  /** Share of the job's bytes settled (copied, skipped or holes), once the scan is done. */
+  fraction?: number;
   /** Bytes copied per stream (device or OST). */
   streams: Record<string, number>;
 }
@@ -197,7 +200,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
       extents?: { offset: number; length: number }[];
     }
   >();
-  const dirs: Entry[] = [];
+  const dirs = new ReverseSpool(); // directory paths, for their metadata at the end
   const firstLink = new Map<string, Buffer>(); // dev:ino -> first path, for files with nlink > 1
   const laterLinks: { path: Buffer; target: Buffer }[] = [];
   const failedPaths = new Set<string>();
@@ -218,6 +221,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
       elapsedSeconds,
       bytesPerSecond,
       ...(scanDone && bytesPerSecond > 0 ? { etaSeconds: Math.max(0, left) / bytesPerSecond } : {}),
+      ...(scanDone ? { fraction: scannedBytes > 0 ? Math.min(1, (bytes + skippedBytes) / scannedBytes) : 1 } : {}),
       streams: { ...s.streams },
     };
   };
@@ -398,7 +402,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
               continue;
             }
             mkdirSync(to, { recursive: true, mode: 0o700 }); // tolerates a rerun; the mode is set at commit
-            dirs.push(e);
+            dirs.push(e.path);
             s.dirs++;
             continue;
           case 'file': {
@@ -524,14 +528,15 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
       }
     }
     // Deepest first, so setting a directory's times is the last write into its parent.
-    for (const d of dirs.reverse()) {
+    for (const d of dirs.drain()) {
       try {
-        native.copyMetadata(src.path(d.path), dst.path(d.path));
+        native.copyMetadata(src.path(d), dst.path(d));
       } catch (err) {
-        fail(d.path, toErrorRecord(err));
+        fail(d, toErrorRecord(err));
       }
     }
   }
+  dirs.close();
   for (const root of [src, dst, prev]) root?.close();
   const summary = { ...s, ...progress() };
   events.emit('progress', progress());
