@@ -60,7 +60,7 @@ std::unique_ptr<File> openTarget(Pending& p, bool& tmpfileWorks) {
     size_t slash = p.dst.rfind('/');
     std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : p.dst.substr(0, slash);
     try {
-      OpenOptions o{O_TMPFILE | O_RDWR, 0600};
+      OpenOptions o = opening(O_TMPFILE | O_RDWR, 0600);
       o.shownAs = p.dst;
       return std::make_unique<File>(dir, o);
     } catch (const SysError& e) {
@@ -68,12 +68,12 @@ std::unique_ptr<File> openTarget(Pending& p, bool& tmpfileWorks) {
       tmpfileWorks = false;
     }
   }
-  return std::make_unique<File>(p.tmp, OpenOptions{O_RDWR | O_CREAT | O_TRUNC, 0600});
+  return std::make_unique<File>(p.tmp, opening(O_RDWR | O_CREAT | O_TRUNC, 0600));
 }
 
 // XXH64 of a whole file, read buffered (these are small files).
 std::string digestOf(const std::string& path) {
-  File f(path, OpenOptions{O_RDONLY | O_NOFOLLOW});
+  File f(path, opening(O_RDONLY | O_NOFOLLOW));
   Xxh64 hash;
   CopyOptions copy;
   copy.hash = &hash;
@@ -113,7 +113,7 @@ bool writeOne(const BatchOptions& o, const FileJob& job, FileOutcome& out, Pendi
   for (int attempt = 1;; attempt++) {
     // O_NOFOLLOW: a file replaced by a symlink since the scan is refused, not followed.
     // Small files never use O_DIRECT: it makes them ~10x slower (FACTS: 270 vs 3,100 files/s).
-    File s(src, OpenOptions{O_RDONLY | O_NOFOLLOW});
+    File s(src, opening(O_RDONLY | O_NOFOLLOW));
     FileStat before = s.stat();
     if (attempt == 1 && o.checkExisting && alreadyThere(o, src, p.dst, before)) {
       out.status = FileOutcome::Skipped;
@@ -160,7 +160,7 @@ bool writeOne(const BatchOptions& o, const FileJob& job, FileOutcome& out, Pendi
 
 // Re-reads the destination with O_DIRECT, so the bytes come from the device, not the page cache.
 void verifyOne(const Pending& p, FileOutcome& out) {
-  File d(p.dst, OpenOptions{O_RDONLY, 0, true});
+  File d(p.dst, opening(O_RDONLY, 0, true));
   Xxh64 hash;
   CopyOptions copy;
   copy.sparse = p.sparse;
@@ -206,7 +206,7 @@ std::vector<FileOutcome> copyFiles(const BatchOptions& o, const std::vector<File
       if (first.nameless) {
         first.nameless->syncfs();
       } else {
-        File any(first.tmp, OpenOptions{O_RDONLY});
+        File any(first.tmp, opening(O_RDONLY));
         any.syncfs();
       }
     } catch (const SysError& e) {

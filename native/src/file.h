@@ -34,6 +34,15 @@ struct OpenOptions {
   std::string shownAs;
 };
 
+// OpenOptions for the common case, without spelling out every field.
+inline OpenOptions opening(int flags, mode_t mode = 0644, bool direct = false) {
+  OpenOptions o;
+  o.flags = flags;
+  o.mode = mode;
+  o.direct = direct;
+  return o;
+}
+
 class File {
  public:
   File(const std::string& path, const OpenOptions& options);
