@@ -4,7 +4,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
+#include <thread>
 
 #include "aligned_buffer.h"
 #include "sys_error.h"
@@ -46,6 +50,61 @@ static char* threadBuffer(size_t size, size_t alignment) {
   return buf->data();
 }
 
+// Hashes a buffer on a helper thread while the caller writes the same buffer, so that on a
+// large copy the hash costs no time of its own (both only read the buffer). One helper per
+// copying thread; it exits after a second without work, so nothing lingers after a run.
+class OverlappedHash {
+ public:
+  ~OverlappedHash() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    stop_ = true;
+    wake_.notify_all();
+    lock.unlock();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  void start(Xxh64* hash, const char* data, size_t n) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    hash_ = hash, data_ = data, n_ = n, pending_ = true;
+    if (!running_) {
+      if (thread_.joinable()) thread_.join();  // one that exited idle
+      running_ = true;
+      thread_ = std::thread([this] { loop(); });
+    }
+    wake_.notify_all();
+  }
+
+  void wait() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    done_.wait(lock, [this] { return !pending_; });
+  }
+
+ private:
+  void loop() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    for (;;) {
+      if (!wake_.wait_for(lock, std::chrono::seconds(1), [this] { return pending_ || stop_; }) || stop_) break;
+      lock.unlock();
+      hash_->update(data_, n_);
+      lock.lock();
+      pending_ = false;
+      done_.notify_all();
+    }
+    running_ = false;
+  }
+
+  std::mutex mutex_;
+  std::condition_variable wake_, done_;
+  std::thread thread_;
+  Xxh64* hash_ = nullptr;
+  const char* data_ = nullptr;
+  size_t n_ = 0;
+  bool pending_ = false, running_ = false, stop_ = false;
+};
+
+// Overlap pays on large O_DIRECT transfers; for small buffered ones the hand-off costs more.
+constexpr size_t kOverlapMin = 1 << 20;
+
 CopyResult copyRange(File& src, File* dst, uint64_t srcOff, uint64_t dstOff, uint64_t length, const CopyOptions& o) {
   CopyResult r;
   uint64_t size = o.knownSize ? o.knownSize : src.stat().size;
@@ -73,8 +132,20 @@ CopyResult copyRange(File& src, File* dst, uint64_t srcOff, uint64_t dstOff, uin
         // The file shrank under us: report it instead of pretending the range was copied.
         throw SysError(ENODATA, "read", src.path());
       }
-      if (o.hash) o.hash->update(buf, n);
-      if (dst) dst->write(buf, n, dstOff + (pos - srcOff));
+      if (o.hash && dst && n >= kOverlapMin) {
+        thread_local OverlappedHash overlapped;
+        overlapped.start(o.hash, buf, n);
+        try {
+          dst->write(buf, n, dstOff + (pos - srcOff));
+        } catch (...) {
+          overlapped.wait();  // the helper must be done with buf before anything reuses it
+          throw;
+        }
+        overlapped.wait();
+      } else {
+        if (o.hash) o.hash->update(buf, n);
+        if (dst) dst->write(buf, n, dstOff + (pos - srcOff));
+      }
       pos += n;
       r.dataBytes += n;
     }
