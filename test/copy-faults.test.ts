@@ -7,7 +7,7 @@ import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, write
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { copy } from '../src/engine/copy.js';
-import { diskDir, isRoot, pseudoRandom } from './helpers/fixtures.js';
+import { diskDir, isRoot, prng, pseudoRandom } from './helpers/fixtures.js';
 import { describeTree } from './helpers/tree.js';
 
 const MiB = 1 << 20;

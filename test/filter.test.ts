@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { EntryType } from '../src/model/entry.js';
 import { Filter, parseRuleLines, parseSize, readRuleFile, type FilterRule } from '../src/filter/index.js';
 import { compileGlob, wildmatch } from '../src/filter/rules.js';
-import { diskDir } from './helpers/fixtures.js';
+import { diskDir, prng } from './helpers/fixtures.js';
 
 /** Rules written as rsync's short forms: '- pattern' excludes, '+ pattern' includes. */
 function rules(...lines: string[]): FilterRule[] {
@@ -608,17 +608,6 @@ t.test(
     });
   },
 );
-
-/** mulberry32: a small seeded PRNG so any failure reproduces from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(a ^ (a >>> 15), a | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 t.test('differential: random patterns over tricky names', { skip: !hasRsync() && 'no rsync' }, async (t) => {
   const dir = diskDir(t);

@@ -2,6 +2,7 @@
 // checking every byte of every file is planned exactly once against a per-byte count.
 import t from 'tap';
 import type { Entry, EntryType } from '../src/model/entry.js';
+import { prng } from './helpers/fixtures.js';
 import {
   Planner,
   chunkRanges,
@@ -40,17 +41,6 @@ function entry(path: string | Buffer, size = 0, over: Partial<Entry> = {}): Entr
     mtimeNs: 0n,
     ctimeNs: 0n,
     ...over,
-  };
-}
-
-/** mulberry32: a small seeded PRNG so any failure reproduces from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(a ^ (a >>> 15), a | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
   };
 }
 

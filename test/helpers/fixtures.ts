@@ -23,6 +23,17 @@ function tempIn(t: Test, parent: string): string {
 
 export const isRoot = process.getuid?.() === 0;
 
+/** mulberry32: a small seeded PRNG (numbers in [0, 1)) so any failure reproduces from its seed. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let x = Math.imul(a ^ (a >>> 15), a | 1);
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
 /** Deterministic pseudo-random bytes (xorshift), so a failure can be reproduced. */
 export function pseudoRandom(size: number, seed = 1): Buffer {
   const out = Buffer.allocUnsafe(size);
