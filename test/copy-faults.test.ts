@@ -15,8 +15,7 @@ const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'bi
 
 /** A seeded tree: many small files in a few directories, and some multi-chunk files. */
 function makeTree(root: string, seed: number): void {
-  let x = seed;
-  const rand = () => (x = (x * 1103515245 + 12345) >>> 0) / 2 ** 32;
+  const rand = prng(seed);
   for (let d = 0; d < 10; d++) {
     mkdirSync(`${root}/d${d}`, { recursive: true });
     for (let f = 0; f < 150; f++)
