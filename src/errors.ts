@@ -33,27 +33,35 @@ export class StripemoverError extends Error {
   }
 }
 
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
 /** Path bytes for people: valid UTF-8 as is, other bytes as \xNN (as the addon's errors show them). */
 export function displayPath(p: Buffer): string {
-  const s = p.toString('utf8');
-  if (Buffer.from(s, 'utf8').equals(p)) return s;
+  try {
+    return utf8.decode(p);
+  } catch {
+    // fall through: byte by byte
+  }
   let out = '';
   for (let i = 0; i < p.length;) {
-    // Find the longest valid UTF-8 prefix byte by byte.
-    let n = 1;
     const c = p[i]!;
-    if (c >= 0xc2 && c < 0xe0) n = 2;
-    else if (c >= 0xe0 && c < 0xf0) n = 3;
-    else if (c >= 0xf0 && c < 0xf5) n = 4;
-    const piece = p.subarray(i, i + n);
-    const decoded = piece.toString('utf8');
-    if (c < 0x80) out += String.fromCharCode(c);
-    else if (n > 1 && piece.length === n && Buffer.from(decoded, 'utf8').equals(piece)) out += decoded;
-    else {
-      out += `\\x${c.toString(16).toUpperCase().padStart(2, '0')}`;
-      n = 1;
+    const n = c < 0x80 ? 1 : c >= 0xc2 && c < 0xe0 ? 2 : c >= 0xe0 && c < 0xf0 ? 3 : c >= 0xf0 && c < 0xf5 ? 4 : 0;
+    if (n === 1) {
+      out += String.fromCharCode(c);
+      i++;
+      continue;
     }
-    i += n;
+    if (n > 1 && i + n <= p.length) {
+      try {
+        out += utf8.decode(p.subarray(i, i + n));
+        i += n;
+        continue;
+      } catch {
+        // not a valid sequence: show the lead byte
+      }
+    }
+    out += `\\x${c.toString(16).toUpperCase().padStart(2, '0')}`;
+    i++;
   }
   return out;
 }

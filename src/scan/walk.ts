@@ -40,6 +40,7 @@ import { closeSync } from 'node:fs';
 import { getSystemErrorMap } from 'node:util';
 import { native, type NativeDirBatch, type NativeDirEntries, type NativeStat } from '../native.js';
 import { entryType, type Entry } from '../model/entry.js';
+import { displayPath } from '../errors.js';
 
 export interface ScanOptions {
   /**
@@ -557,37 +558,4 @@ function normalizeRoot(root: Buffer | string): Buffer {
 
 function join(dir: Buffer, name: Buffer): Buffer {
   return dir[dir.length - 1] === 0x2f ? Buffer.concat([dir, name]) : Buffer.concat([dir, SEP, name]);
-}
-
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-
-/** Path bytes for people: valid UTF-8 as is, other bytes as \xNN (as the addon's errors show them). */
-function displayPath(p: Buffer): string {
-  try {
-    return utf8.decode(p);
-  } catch {
-    // fall through: byte by byte
-  }
-  let out = '';
-  for (let i = 0; i < p.length;) {
-    const c = p[i]!;
-    const n = c < 0x80 ? 1 : c >= 0xc2 && c < 0xe0 ? 2 : c >= 0xe0 && c < 0xf0 ? 3 : c >= 0xf0 && c < 0xf5 ? 4 : 0;
-    if (n === 1) {
-      out += String.fromCharCode(c);
-      i++;
-      continue;
-    }
-    if (n > 1 && i + n <= p.length) {
-      try {
-        out += utf8.decode(p.subarray(i, i + n));
-        i += n;
-        continue;
-      } catch {
-        // not a valid sequence: show the lead byte
-      }
-    }
-    out += `\\x${c.toString(16).toUpperCase().padStart(2, '0')}`;
-    i++;
-  }
-  return out;
 }
