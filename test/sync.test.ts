@@ -120,4 +120,9 @@ t.test('filters: excluded entries are neither copied nor deleted', async (t) => 
   });
   t.equal(bad.status, 2, 'a bad size is a usage error');
   t.match(bad.stderr, /--max-size/);
+  const badFsync = spawnSync(process.execPath, [bin, 'copy', '--fsync', 'sometimes', `${dir}/src`, `${dir}/dst`], {
+    encoding: 'utf8',
+  });
+  t.equal(badFsync.status, 2, 'an unknown --fsync policy is a usage error');
+  t.match(badFsync.stderr, /Allowed choices are batch, file, none/);
 });

@@ -140,7 +140,13 @@ bool writeOne(const BatchOptions& o, const FileJob& job, FileOutcome& out, Pendi
     copy.cancel = o.cancel;
     copy.budget = o.budget;
     copy.knownSize = before.size;
-    CopyResult r = copyRange(s, &d, 0, 0, kToEof, copy);
+    CopyResult r;
+    try {
+      r = copyRange(s, &d, 0, 0, kToEof, copy);
+    } catch (const SysError& e) {
+      if (e.err != ENODATA) throw;  // the file shrank while read: a change like any other
+      r.bytes = 0;
+    }
     if (!sameVersion(before, s.stat()) || r.bytes != before.size) {
       if (attempt < kAttempts) continue;
       throw CopyFailure{"SOURCE_CHANGED", src, "source changed while it was being read"};
@@ -237,6 +243,8 @@ std::vector<FileOutcome> copyFiles(const BatchOptions& o, const std::vector<File
       fail(r, e);
     } catch (const CopyFailure& f) {
       fail(r, f);
+      // A copy that failed verification must not stay where a rerun would take it as complete.
+      unlink(p.dst.c_str());
     }
   }
   return out;

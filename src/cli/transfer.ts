@@ -1,7 +1,7 @@
 // `stripemover copy` and `stripemover sync`: one definition, sync adding --delete and --link-dest.
 // Progress goes to stderr (a live line on a TTY, a status line every 10 s otherwise), per-file
 // errors to stderr, then a summary; --json writes JSON lines to stdout instead.
-import { InvalidArgumentError, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { sync } from '../engine/copy.js';
 import type { Change, CopyFailure, CopySummary, Progress } from '../engine/copy.js';
 import { Filter, parseSize, readRuleFile } from '../filter/index.js';
@@ -10,7 +10,7 @@ import { argBytes } from './raw-argv.js';
 import { Exit } from './exit.js';
 
 /** 1536 -> "1.5 KiB". */
-export function fmtBytes(n: number): string {
+function fmtBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
   let i = 0;
   for (; n >= 1024 && i < units.length - 1; i++) n /= 1024;
@@ -83,10 +83,13 @@ function define(program: Command, name: 'copy' | 'sync', description: string, is
     .option('--threads <n>', 'worker threads', int)
     .option('--max-streams <n>', 'units running at once per device/OST', int)
     .option('--chunk-size <bytes>', 'large files are copied in chunks of this size', size)
-    .option(
-      '--fsync <policy>',
-      "when data is made durable, always before a file gets its final name: 'batch' (one syncfs per batch), 'file' (fdatasync each), 'none'",
-      'batch',
+    .addOption(
+      new Option(
+        '--fsync <policy>',
+        "when data is made durable, always before a file gets its final name: 'batch' (one syncfs per batch), 'file' (fdatasync each), 'none'",
+      )
+        .choices(['batch', 'file', 'none'])
+        .default('batch'),
     )
     .option('--json', 'JSON lines on stdout: status, change, error, summary');
   if (isSync) {

@@ -7,6 +7,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { native, fsConstants as C } from '../native.js';
+import type { NativeFile } from '../native.js';
 import type { Entry } from '../model/entry.js';
 import { scan } from '../scan/index.js';
 import type { ScanError } from '../scan/index.js';
@@ -26,7 +27,7 @@ import type { CopyTask, TaskResult, FsyncPolicy } from '../worker/copy-task.js';
 export interface CopyOptions {
   /** Worker threads (default: max(4, cores)): small-file copies wait on metadata, not CPU. */
   threads?: number;
-  /** Units running at once on one stream (device or OST); default 2. */
+  /** Units running at once on one stream (device or OST); default: one per thread. */
   maxStreams?: number;
   /** Large files are copied in chunks of this size (default 64 MiB). */
   chunkSize?: number;
@@ -196,11 +197,17 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
       entry: Entry;
       left: number;
       failed: boolean;
+      /** Every chunk was re-read and compared in this run (none came from a journal or a hole). */
+      verified: boolean;
       journal: ChunkJournal;
       extents?: { offset: number; length: number }[];
     }
   >();
   const dirs = new ReverseSpool(); // directory paths, for their metadata at the end
+  const release = () => {
+    dirs.close();
+    for (const root of [src, dst, prev]) root?.close();
+  };
   const firstLink = new Map<string, Buffer>(); // dev:ino -> first path, for files with nlink > 1
   const laterLinks: { path: Buffer; target: Buffer }[] = [];
   const failedPaths = new Set<string>();
@@ -236,23 +243,29 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
   const startChunked = (e: Entry) => {
     const { tmp, journal: journalPath } = chunkFile(e.path);
     const journal = ChunkJournal.open(journalPath, existsSync(tmp), e, plan.chunkSize, fsync !== 'none');
-    if (journal.done.size === 0) {
-      const f = new native.File(tmp, C.O_WRONLY | C.O_CREAT | C.O_TRUNC, 0o600);
-      f.truncate(e.size);
-      f.close();
-    }
+    const withFile = <T>(path: Buffer, flags: number, use: (f: NativeFile) => T): T => {
+      const f = new native.File(path, flags, 0o600);
+      try {
+        return use(f);
+      } finally {
+        f.close();
+      }
+    };
     // A sparse file's chunks that fall wholly in holes need no worker: the sized temporary file
     // already has those holes (a 10 TiB image with 1 GiB of data is 16 chunks, not 163,840).
     let extents: { offset: number; length: number }[] | undefined;
-    if (e.blocks * 512 < e.size) {
-      const f = new native.File(src.path(e.path), C.O_RDONLY);
-      extents = f.dataExtents();
-      f.close();
+    try {
+      if (journal.done.size === 0) withFile(tmp, C.O_WRONLY | C.O_CREAT | C.O_TRUNC, (f) => f.truncate(e.size));
+      if (e.blocks * 512 < e.size) extents = withFile(src.path(e.path), C.O_RDONLY, (f) => f.dataExtents());
+    } catch (err) {
+      journal.close(false);
+      throw err;
     }
     chunked.set(key(e.path), {
       entry: e,
       left: chunkRanges(e.size, plan.chunkSize).length,
       failed: false,
+      verified: true,
       journal,
       extents,
     });
@@ -291,7 +304,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
       native.copyMetadata(srcPath, tmp);
       renameSync(tmp, dst.path(rel));
       s.files++;
-      if (o.verify) s.verified++;
+      if (o.verify && c.verified) s.verified++;
     } catch (err) {
       failedPaths.add(key(rel));
       fail(rel, toErrorRecord(err));
@@ -307,6 +320,9 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
         copied: [],
         failed: paths.map((_, index) => ({ index, error: toErrorRecord(error) })),
       };
+      const chunkUnit = unit.kind === 'chunk' ? unit : undefined;
+      const chunk = chunkUnit && chunked.get(key(chunkUnit.entry.path))!;
+      const failed = [...results.failed];
       for (const c of results.copied) {
         if (c.skipped || c.linked) {
           if (c.linked) s.linked++;
@@ -316,19 +332,27 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
         }
         s.bytes += c.bytes;
         s.streams[unit.stream] = (s.streams[unit.stream] ?? 0) + c.bytes;
-        if (unit.kind === 'chunk') chunked.get(key(unit.entry.path))!.journal.record(unit.offset, c.digest);
-        else {
+        if (chunk) {
+          if (!c.verified) chunk.verified = false;
+          try {
+            chunk.journal.record(chunkUnit!.offset, c.digest);
+          } catch (err) {
+            failed.push({ index: 0, error: toErrorRecord(err) }); // journal not durable: the chunk is not done
+          }
+        } else {
           s.files++;
           if (c.verified) s.verified++;
         }
       }
-      for (const f of results.failed) {
+      for (const f of failed) {
         const p = paths[f.index]!;
         if (f.error.code === 'ECANCELED') continue; // interrupted, not failed: a rerun finishes it
+        if (chunk?.failed) continue; // a large file is reported once, not once per chunk
         failedPaths.add(key(p));
         fail(p, f.error);
+        if (chunk) chunk.failed = true;
       }
-      if (unit.kind === 'chunk') chunkDone(unit.entry.path, results.failed.length === 0);
+      if (chunkUnit) chunkDone(chunkUnit.entry.path, failed.length === 0);
     },
   );
 
@@ -473,6 +497,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
         native.copyMetadata(from, to);
         s.specials++;
       } catch (err) {
+        failedPaths.add(key(e.path)); // later names of this inode must not be linked to it
         fail(e.path, toErrorRecord(err, displayPath(joinPath(srcRoot, e.path))));
       }
     }
@@ -486,6 +511,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     for await (const unit of planUnitsAsync(filesToCopy(entries), plan)) {
       if (o.signal?.aborted) break;
       if (unit.kind === 'chunk' && chunkNeedsNoCopy(unit)) {
+        chunked.get(key(unit.entry.path))!.verified = false; // nothing of it was re-read in this run
         skippedBytes += unit.length;
         chunkDone(unit.entry.path, true);
         continue;
@@ -494,13 +520,19 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     }
     await scheduler.drain();
   } catch (err) {
-    if (!o.signal?.aborted) throw err;
+    if (!o.signal?.aborted) {
+      release();
+      throw err;
+    }
   } finally {
     clearInterval(ticker);
     throttle?.stop();
     await destination?.close();
     o.signal?.removeEventListener('abort', onAbort);
     await pool?.destroy();
+    // Large files left unfinished (interrupted, or failed): their journals stay for a rerun.
+    for (const c of chunked.values()) c.journal.close(false);
+    chunked.clear();
   }
   s.interrupted = !!o.signal?.aborted;
   if (!s.interrupted && o.delete) {
@@ -536,8 +568,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
       }
     }
   }
-  dirs.close();
-  for (const root of [src, dst, prev]) root?.close();
+  release();
   const summary = { ...s, ...progress() };
   events.emit('progress', progress());
   return summary;

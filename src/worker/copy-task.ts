@@ -2,7 +2,7 @@
 // Runs in a worker thread and blocks it in native calls; takes and returns plain data only.
 // Paths arrive ready to use (the engine resolves long ones), results come back by index.
 import { native, fsConstants as C } from '../native.js';
-import type { FsyncPolicy, NativeStat } from '../native.js';
+import type { FsyncPolicy, NativeFile, NativeStat } from '../native.js';
 import { toErrorRecord, displayPath, StripemoverError } from '../errors.js';
 import type { ErrorRecord } from '../errors.js';
 
@@ -92,8 +92,9 @@ function runBatch(t: BatchTask, result: TaskResult): void {
 
 function copyChunk(t: ChunkTask): CopiedFile {
   const s = new native.File(t.source, C.O_RDONLY, 0, { direct: true });
-  const d = new native.File(t.temporary, C.O_RDWR, 0, { direct: true });
+  let d: NativeFile | undefined;
   try {
+    d = new native.File(t.temporary, C.O_RDWR, 0, { direct: true });
     if (!sameVersion(s.stat(), t.expect)) throw changed(t.source);
     const hash = t.hash ? new native.Xxh64() : undefined;
     const range = { srcOffset: t.offset, length: t.length, sparse: true };
@@ -116,7 +117,7 @@ function copyChunk(t: ChunkTask): CopiedFile {
     return { index: 0, bytes: r.bytes, dataBytes: r.dataBytes, digest, verified: t.verify };
   } finally {
     s.close();
-    d.close();
+    d?.close();
   }
 }
 
