@@ -90,6 +90,7 @@ t.test('a rerun over a finished copy copies nothing again', async (t) => {
   const again = await copy(`${dir}/src`, `${dir}/dst`, { chunkSize: CHUNK }).done;
   t.same(again.failures, []);
   t.ok(again.skipped >= 8, `skipped ${again.skipped}`);
+  t.equal(again.links, 0, 'hard links made by the first run are left as they are');
   t.same(describeTree(`${dir}/dst`, { dirTimes: true }), describeTree(`${dir}/src`, { dirTimes: true }));
 });
 

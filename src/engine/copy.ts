@@ -411,6 +411,15 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     change(linkable(e) ? 'link' : 'copy', e.path);
   };
 
+  const sameInode = (a: Buffer, b: Buffer) => {
+    try {
+      const [x, y] = [native.stat(a), native.stat(b)];
+      return x.ino === y.ino && x.dev === y.dev;
+    } catch {
+      return false;
+    }
+  };
+
   /** Makes everything that is not regular-file data on the spot; passes on the files to copy. */
   async function* filesToCopy(entries: AsyncIterable<Entry>): AsyncGenerator<Entry> {
     for await (const e of entries) {
@@ -552,8 +561,10 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
       }
       try {
         const to = dst.path(l.path);
+        const target = dst.path(l.target);
+        if (sameInode(to, target)) continue; // linked by an earlier run
         rmSync(to, { force: true });
-        native.link(dst.path(l.target), to);
+        native.link(target, to);
         s.links++;
       } catch (err) {
         fail(l.path, toErrorRecord(err));
