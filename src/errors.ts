@@ -35,6 +35,12 @@ export class StripemoverError extends Error {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
+/** The error for a source whose size, mtime or ctime changed while it was being read. */
+export function sourceChanged(path: Uint8Array): StripemoverError {
+  const shown = displayPath(Buffer.from(path));
+  return new StripemoverError('SOURCE_CHANGED', `source changed while it was being read: ${shown}`, shown);
+}
+
 /** Path bytes for people: valid UTF-8 as is, other bytes as \xNN (as the addon's errors show them). */
 export function displayPath(p: Buffer): string {
   try {

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { native, fsConstants as C } from '../native.js';
 import type { NativeFile } from '../native.js';
-import type { Entry } from '../model/entry.js';
+import { sameVersion, type Entry } from '../model/entry.js';
 import { scan } from '../scan/index.js';
 import type { ScanError } from '../scan/index.js';
 import { chunkRanges, planUnitsAsync, resolvePlanOptions } from '../plan/index.js';
@@ -20,7 +20,7 @@ import { Throttle } from './throttle.js';
 import { deleteExtraneous } from './delete.js';
 import { DestinationIndex } from './destination.js';
 import { ReverseSpool } from './reverse-spool.js';
-import { toErrorRecord, displayPath, StripemoverError } from '../errors.js';
+import { toErrorRecord, displayPath, sourceChanged } from '../errors.js';
 import type { ErrorRecord } from '../errors.js';
 import type { CopyTask, TaskResult, FsyncPolicy } from '../worker/copy-task.js';
 
@@ -293,13 +293,9 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
       const now = native.stat(srcPath);
       const e = c.entry;
       // Chunks check the version they read; this catches a change between them (or into a skipped hole).
-      if (now.size !== e.size || now.mtimeNs !== e.mtimeNs || now.ctimeNs !== e.ctimeNs) {
+      if (!sameVersion(now, e)) {
         rmSync(tmp, { force: true });
-        throw new StripemoverError(
-          'SOURCE_CHANGED',
-          `source changed while it was being read: ${displayPath(srcPath)}`,
-          displayPath(srcPath),
-        );
+        throw sourceChanged(srcPath);
       }
       native.copyMetadata(srcPath, tmp);
       renameSync(tmp, dst.path(rel));
@@ -397,7 +393,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     const previous = prev.path(e.path);
     try {
       const p = native.stat(previous);
-      const sameOwner = process.getuid?.() !== 0 || (p.uid === e.uid && p.gid === e.gid);
+      const sameOwner = process.geteuid?.() !== 0 || (p.uid === e.uid && p.gid === e.gid); // as the addon decides
       if (p.size === e.size && p.mtimeNs === e.mtimeNs && p.mode === e.mode && sameOwner) return previous;
     } catch {
       // not in the previous copy
@@ -476,29 +472,17 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
             continue;
           }
           case 'symlink':
-            if (o.dryRun) {
-              if (!existsSync(to)) change('create', e.path);
-              continue;
-            }
-            rmSync(to, { force: true }); // left by an interrupted run
-            native.symlink(native.readlink(from), to);
-            break;
           case 'fifo':
-            if (o.dryRun) {
-              if (!existsSync(to)) change('create', e.path);
-              continue;
-            }
-            rmSync(to, { force: true });
-            native.mkfifo(to, 0o600);
-            break;
           case 'char':
           case 'block':
             if (o.dryRun) {
               if (!existsSync(to)) change('create', e.path);
               continue;
             }
-            rmSync(to, { force: true });
-            native.mknod(to, (e.mode & 0o170000) | 0o600, e.rdev);
+            rmSync(to, { force: true }); // left by an interrupted run
+            if (e.type === 'symlink') native.symlink(native.readlink(from), to);
+            else if (e.type === 'fifo') native.mkfifo(to, 0o600);
+            else native.mknod(to, (e.mode & 0o170000) | 0o600, e.rdev);
             break;
           case 'socket':
             continue; // a socket is a live endpoint, not data: nothing to copy

@@ -42,3 +42,9 @@ export function entryType(mode: number): EntryType {
       return 'socket';
   }
 }
+
+type Version = Pick<Entry, 'size' | 'mtimeNs' | 'ctimeNs'>;
+
+/** The same version of a file: size, mtime and ctime all equal (any write changes one of them). */
+export const sameVersion = (a: Version, b: Version): boolean =>
+  a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs;

@@ -2,8 +2,9 @@
 // Runs in a worker thread and blocks it in native calls; takes and returns plain data only.
 // Paths arrive ready to use (the engine resolves long ones), results come back by index.
 import { native, fsConstants as C } from '../native.js';
-import type { FsyncPolicy, NativeFile, NativeStat } from '../native.js';
-import { toErrorRecord, displayPath, StripemoverError } from '../errors.js';
+import type { FsyncPolicy, NativeFile } from '../native.js';
+import { toErrorRecord, displayPath, sourceChanged, StripemoverError } from '../errors.js';
+import { sameVersion } from '../model/entry.js';
 import type { ErrorRecord } from '../errors.js';
 
 export type { FsyncPolicy };
@@ -61,14 +62,6 @@ export interface TaskResult {
   failed: { index: number; error: ErrorRecord }[];
 }
 
-const sameVersion = (a: Pick<NativeStat, 'size' | 'mtimeNs' | 'ctimeNs'>, b: typeof a) =>
-  a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs;
-
-function changed(path: Uint8Array): StripemoverError {
-  const shown = displayPath(Buffer.from(path));
-  return new StripemoverError('SOURCE_CHANGED', `source changed while it was being read: ${shown}`, shown);
-}
-
 /** Small files: the whole batch in one native call (see native copyFiles). */
 function runBatch(t: BatchTask, result: TaskResult): void {
   const { fsync, hash, verify, checksum, checkExisting, cancel, budget } = t;
@@ -95,11 +88,11 @@ function copyChunk(t: ChunkTask): CopiedFile {
   let d: NativeFile | undefined;
   try {
     d = new native.File(t.temporary, C.O_RDWR, 0, { direct: true });
-    if (!sameVersion(s.stat(), t.expect)) throw changed(t.source);
+    if (!sameVersion(s.stat(), t.expect)) throw sourceChanged(t.source);
     const hash = t.hash ? new native.Xxh64() : undefined;
     const range = { srcOffset: t.offset, length: t.length, sparse: true };
     const r = native.copyRange(s, d, { ...range, hash, cancel: t.cancel, budget: t.budget });
-    if (!sameVersion(s.stat(), t.expect) || r.bytes !== t.length) throw changed(t.source);
+    if (!sameVersion(s.stat(), t.expect) || r.bytes !== t.length) throw sourceChanged(t.source);
     if (t.fsync !== 'none') d.fdatasync();
     const digest = hash?.digest();
     if (t.verify) {
