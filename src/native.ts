@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Layout } from './layout/model.js';
 
 /** A path as the kernel sees it: bytes (a Buffer, or a Uint8Array after crossing a worker boundary). Strings are taken as UTF-8. */
 export type PathLike = Uint8Array | string;
@@ -123,6 +124,8 @@ export interface CopyFilesOptions {
   owner?: boolean;
   cancel?: Int32Array;
   budget?: BigInt64Array;
+  /** With layouts: keep their OST indices (default: Lustre places stripes afresh). */
+  keepOsts?: boolean;
 }
 
 /** Plain data, as every error that crosses a worker boundary. */
@@ -199,7 +202,47 @@ export interface NativeDirBatch extends NativeDirEntries {
   failures: (NodeJS.ErrnoException | null)[];
 }
 
+/** How loading liblustreapi went (STRIPEMOVER_LIBLUSTREAPI overrides its path). */
+export interface LustreStatus {
+  loaded: boolean;
+  library: string;
+  /** dlerror() when it could not be loaded. */
+  error?: string;
+  /** Symbols the loaded library lacks (an older Lustre): what needs them fails with ENOSYS. */
+  missing: string[];
+}
+
+/** Lustre through liblustreapi, loaded with dlopen on first use. */
+export interface LustreApi {
+  status(): LustreStatus;
+  /** The file system's magic is Lustre's, or liblustreapi resolves a FID there. */
+  isLustre(path: PathLike): boolean;
+  /** The layout of a path or an open fd; throws ENOTTY off Lustre, ENOSYS without liblustreapi. */
+  layout(pathOrFd: PathLike | number): Layout;
+  /** The layout of each path, or the error reading it, read on the libuv pool. */
+  layoutsAsync(paths: PathLike[]): Promise<(Layout | NativeError)[]>;
+  /** Creates (O_EXCL unless exclusive is false) a file with this layout, sized sparse to size, and closes it. */
+  createFile(
+    path: PathLike,
+    layout: Layout,
+    options?: { keepOsts?: boolean; mode?: number; size?: number; exclusive?: boolean },
+  ): void;
+  /** "[0x200000400:0x1:0x0]" */
+  pathToFid(pathOrFd: PathLike | number): string;
+  /** The path bytes of a FID, relative to the mount point; linkno picks one of several hard links. */
+  fidToPath(mountPoint: PathLike, fid: string, linkno?: number): Buffer;
+}
+
+/** An error thrown by the addon: Node's fs error shape. */
+export interface NativeError extends Error {
+  code: string;
+  errno: number;
+  syscall: string;
+  path?: string;
+}
+
 export interface Addon {
+  lustre: LustreApi;
   File: new (path: PathLike, flags: number, mode?: number, options?: OpenOptions) => NativeFile;
   Xxh64: new (seed?: number | bigint) => Xxh64;
   /** A Buffer over memory aligned for O_DIRECT; 2 MiB-aligned huge pages from 2 MiB up. No copy. */
@@ -217,6 +260,8 @@ export interface Addon {
     sources: PathLike[],
     destinations: PathLike[],
     previous?: (PathLike | null)[],
+    /** On a Lustre destination: the layout each new file is created with (null: the directory's default). */
+    layouts?: (Layout | null)[],
   ): FileOutcome[];
   /** Where a file is written before its rename when it cannot be nameless: `.sm-<hash>.tmp` beside it. */
   tempPath(path: PathLike): Buffer;

@@ -19,7 +19,8 @@
 #include "sys_error.h"
 #include "xxh64.h"
 
-void registerScan(Napi::Env env, Napi::Object exports);  // addon_scan.cc
+void registerScan(Napi::Env env, Napi::Object exports);    // addon_scan.cc
+void registerLustre(Napi::Env env, Napi::Object exports);  // addon_lustre.cc
 
 namespace {
 
@@ -349,7 +350,8 @@ Napi::Value outcomeToJs(Napi::Env env, const sm::FileOutcome& r) {
 }
 
 // copyFiles({ fsync, hash, verify, checksum, checkExisting, owner, cancel, budget },
-//           sources: Buffer[], destinations: Buffer[], previous?: (Buffer | null)[])
+//           sources: Buffer[], destinations: Buffer[], previous?: (Buffer | null)[],
+//           layouts?: (Layout | null)[], keepOsts)
 // -> [{ status, bytes, dataBytes, digest, verified, error }], one per file. Blocks: for workers.
 Napi::Value CopyFiles(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -369,6 +371,8 @@ Napi::Value CopyFiles(const Napi::CallbackInfo& info) {
     throw Napi::TypeError::New(env, "sources and destinations must be arrays of paths");
   Napi::Array sources = info[1].As<Napi::Array>(), destinations = info[2].As<Napi::Array>();
   Napi::Array previous = info.Length() > 3 && info[3].IsArray() ? info[3].As<Napi::Array>() : Napi::Array::New(env);
+  Napi::Array layouts = info.Length() > 4 && info[4].IsArray() ? info[4].As<Napi::Array>() : Napi::Array::New(env);
+  b.keepOsts = boolOpt(o, "keepOsts", false);
   if (sources.Length() != destinations.Length())
     throw Napi::RangeError::New(env, "sources and destinations differ in length");
   std::vector<sm::FileJob> jobs(sources.Length());
@@ -377,6 +381,8 @@ Napi::Value CopyFiles(const Napi::CallbackInfo& info) {
     jobs[i].dst = pathArg(destinations.Get(i), "destination");
     Napi::Value prev = i < previous.Length() ? previous.Get(i) : env.Undefined();
     if (!prev.IsUndefined() && !prev.IsNull()) jobs[i].prev = pathArg(prev, "previous");
+    Napi::Value layout = i < layouts.Length() ? layouts.Get(i) : env.Undefined();
+    if (!layout.IsUndefined() && !layout.IsNull()) jobs[i].layout = layoutFromJs(layout);
   }
   std::vector<sm::FileOutcome> outcomes = guard(env, [&] { return sm::copyFiles(b, jobs); });
   Napi::Array out = Napi::Array::New(env, outcomes.size());
@@ -542,6 +548,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("link", Napi::Function::New<Link>(env));
   exports.Set("makedev", Napi::Function::New<MakeDev>(env));
   registerScan(env, exports);
+  registerLustre(env, exports);
   return exports;
 }
 

@@ -55,7 +55,13 @@ struct Pending {
 // (O_TMPFILE), which gets its name only when complete and durable -- nothing partial is ever
 // visible, an interrupted run leaves no debris, and it costs one directory insertion instead
 // of a create and a rename. File systems without O_TMPFILE get a named temporary file.
-std::unique_ptr<File> openTarget(Pending& p, bool& tmpfileWorks) {
+// A Lustre layout needs a named file: liblustreapi creates files only by name.
+std::unique_ptr<File> openTarget(const BatchOptions& o, const FileJob& job, Pending& p, bool& tmpfileWorks) {
+  if (job.layout) {
+    unlink(p.tmp.c_str());  // left by an interrupted run
+    close(lustre::createWithLayout(p.tmp, O_WRONLY | O_EXCL | O_CLOEXEC, 0600, *job.layout, o.keepOsts));
+    return std::make_unique<File>(p.tmp, opening(O_RDWR, 0600));
+  }
   if (tmpfileWorks) {
     size_t slash = p.dst.rfind('/');
     std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : p.dst.substr(0, slash);
@@ -129,7 +135,7 @@ bool writeOne(const BatchOptions& o, const FileJob& job, FileOutcome& out, Pendi
       out.bytes = before.size;
       return false;
     }
-    std::unique_ptr<File> target = openTarget(p, tmpfileWorks);
+    std::unique_ptr<File> target = openTarget(o, job, p, tmpfileWorks);
     File& d = *target;
     p.sparse = before.blocks * 512 < before.size;
     if (p.sparse) d.truncate(before.size);
@@ -156,7 +162,7 @@ bool writeOne(const BatchOptions& o, const FileJob& job, FileOutcome& out, Pendi
     out.bytes = r.bytes;
     out.dataBytes = r.dataBytes;
     if (o.hash) out.digest = Xxh64::hex(hash.digest());
-    if (tmpfileWorks)
+    if (tmpfileWorks && !job.layout)
       p.nameless = std::move(target);
     else
       d.close();

@@ -4,10 +4,12 @@
 // place; with verify, re-read from the device and compared.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "copy_range.h"
+#include "lustre.h"
 #include "metadata.h"
 
 namespace sm {
@@ -25,6 +27,8 @@ struct BatchOptions {
   MetadataOptions metadata;
   const int32_t* cancel = nullptr;
   int64_t* budget = nullptr;
+  // With a job's layout: keep its OST indices (else Lustre places the stripes afresh).
+  bool keepOsts = false;
 };
 
 struct FileOutcome {
@@ -39,8 +43,10 @@ struct FileOutcome {
 
 // One file of a batch: where it is read, where it goes, and (rsync --link-dest) the previous
 // copy's file that, if unchanged, is hard-linked instead of copied.
+// On a Lustre destination, layout (when set) is the one the new file is created with.
 struct FileJob {
   std::string src, dst, prev;
+  std::optional<lustre::Layout> layout;
 };
 
 // "<dir of path>/.sm-<xxh64 of its name>.tmp": hidden, beside the final name (so the rename is

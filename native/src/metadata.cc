@@ -58,6 +58,17 @@ bool fetch(Fetch f, std::string& out) {
   }
 }
 
+// Lustre's own attributes (layout, FIDs, link EA, size-on-MDT) describe the source's objects:
+// copied verbatim they would be wrong or refused. Layouts travel by the layout path instead.
+bool lustreInternal(const std::string& name) {
+  static const char* const kTrusted[] = {"lov", "lma", "link", "som", "fid", "lmv", "dmv"};
+  if (name.rfind("lustre.", 0) == 0) return true;
+  if (name.rfind("trusted.", 0) != 0) return false;
+  for (const char* n : kTrusted)
+    if (name.compare(8, std::string::npos, n) == 0) return true;
+  return false;
+}
+
 template <typename Ops>
 void apply(const Ops& ops, const FileStat& st, const MetadataOptions& o) {
   bool link = S_ISLNK(st.mode);
@@ -73,7 +84,7 @@ void apply(const Ops& ops, const FileStat& st, const MetadataOptions& o) {
     std::string name(names.c_str() + i);
     i += name.size() + 1;
     // Security labels belong to the target system; the source's may not even be valid there.
-    if (name.empty() || name.rfind("security.", 0) == 0) continue;
+    if (name.empty() || name.rfind("security.", 0) == 0 || lustreInternal(name)) continue;
     if (!fetch([&](char* b, size_t n) { return ops.get(name.c_str(), b, n); }, value)) {
       if (errno == ENODATA) continue;  // removed meanwhile
       throwErrno("getxattr", ops.path());

@@ -11,9 +11,13 @@
 
 #include "file.h"
 #include "fs_ops.h"
+#include "lustre.h"
 #include "sys_error.h"
 
 namespace sm::js {
+
+// A layout object from JS (src/layout/model.ts); defined in addon_lustre.cc.
+sm::lustre::Layout layoutFromJs(const Napi::Value& v);
 
 using sm::SysError;
 

@@ -1,0 +1,2 @@
+export * from './model.js';
+export { parseLayoutSpec, formatLayout, patternName } from './spec.js';
