@@ -3,6 +3,7 @@
 import t from 'tap';
 import type { Entry, EntryType } from '../src/model/entry.js';
 import { prng } from './helpers/fixtures.js';
+import { pieces, targetStream, type Layout } from '../src/layout/model.js';
 import {
   Planner,
   chunkRanges,
@@ -18,6 +19,7 @@ import {
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
+const GiB = 1024 * MiB;
 const TiB = 1024 * 1024 * MiB;
 const CHUNK = 64 * MiB;
 
@@ -130,13 +132,27 @@ t.test('a file one byte either side of the threshold', async (t) => {
   // 'below' fills no batch (64 MiB - 1 B < 64 MiB); 'at' would overflow it, so 'below' goes first.
   t.match(below, { kind: 'batch', bytes: CHUNK - 1, files: [{ size: CHUNK - 1 }] });
   t.match(at, { kind: 'batch', bytes: CHUNK, files: [{ size: CHUNK }] }, 'size == threshold is batched');
-  t.match(above0, { kind: 'chunk', offset: 0, length: CHUNK, bytes: CHUNK, index: 0, count: 2 });
-  t.match(above1, { kind: 'chunk', offset: CHUNK, length: 1, bytes: 1, index: 1, count: 2 });
+  t.match(above0, {
+    kind: 'chunk',
+    offset: 0,
+    ranges: [{ offset: 0, length: CHUNK }],
+    bytes: CHUNK,
+    index: 0,
+    last: false,
+  });
+  t.match(above1, {
+    kind: 'chunk',
+    offset: CHUNK,
+    ranges: [{ offset: CHUNK, length: 1 }],
+    bytes: 1,
+    index: 1,
+    last: true,
+  });
   t.equal((above0 as ChunkUnit).entry.path.toString(), 'above');
 
   const threshold0 = [...planUnits([entry('empty', 0), entry('one', 1)], { largeFileThreshold: 0 })];
   t.match(threshold0, [
-    { kind: 'chunk', offset: 0, length: 1, count: 1, entry: { size: 1 } },
+    { kind: 'chunk', offset: 0, bytes: 1, last: true, entry: { size: 1 } },
     { kind: 'batch', bytes: 0, files: [{ size: 0 }] },
   ]);
   t.same(
@@ -405,11 +421,11 @@ t.test('planning streams: bounded reads, lazy chunks', async (t) => {
     if (first.length === 3) break;
   }
   t.same(
-    first.map((u) => [u.offset, u.length, u.index, u.count]),
+    first.map((u) => [u.offset, u.bytes, u.index, u.last]),
     [
-      [0, 4096, 0, 2 ** 38],
-      [4096, 4096, 1, 2 ** 38],
-      [8192, 4096, 2, 2 ** 38],
+      [0, 4096, 0, false],
+      [4096, 4096, 1, false],
+      [8192, 4096, 2, false],
     ],
   );
   t.ok(Date.now() - start < 1000, 'without making the rest');
@@ -489,13 +505,15 @@ t.test('property: every byte of every file is planned exactly once', async (t) =
           fail(`a batch of ${u.bytes} B and ${u.files.length} files`);
         if (u.bytes !== u.files.reduce((s, f) => s + f.size, 0)) fail('batch bytes is not the sum of sizes');
       } else {
-        bump(u.entry, u.offset, u.offset + u.length);
+        const [range, ...more] = u.ranges;
+        if (!range || more.length > 0) fail(`a chunk of ${u.ranges.length} ranges without a layout`);
+        bump(u.entry, u.offset, u.offset + u.bytes);
         asChunk.add(u.entry);
         if (u.entry.size <= o.largeFileThreshold) fail(`a ${u.entry.size} B file chunked under the threshold`);
-        if (u.length > o.chunkSize || u.length <= 0 || u.bytes !== u.length) fail(`a chunk of ${u.length} B`);
+        if (u.bytes > o.chunkSize || u.bytes <= 0 || range?.length !== u.bytes) fail(`a chunk of ${u.bytes} B`);
         if (u.offset % o.chunkSize !== 0) fail(`a chunk at unaligned offset ${u.offset}`);
-        if (u.count !== Math.ceil(u.entry.size / o.chunkSize) || u.index !== u.offset / o.chunkSize) {
-          fail(`chunk ${u.index}/${u.count} at ${u.offset} of ${u.entry.size} B`);
+        if (u.index !== u.offset / o.chunkSize || u.last !== (u.offset + u.bytes === u.entry.size)) {
+          fail(`chunk ${u.index} (last: ${u.last}) at ${u.offset} of ${u.entry.size} B`);
         }
         if (o.streamOf(u.entry) !== u.stream) fail('a chunk in another stream');
       }
@@ -554,4 +572,89 @@ t.test('the async form gives the same units as the sync form', async (t) => {
   const planner = new Planner(options);
   const byHand = [...entries.flatMap((e) => [...planner.push(e)]), ...planner.flush()];
   t.strictSame(byHand, [...planUnits(entries, options)]);
+});
+
+t.test('files with Lustre layouts: per-OST units whose union is exactly the file', async (t) => {
+  const striped = (osts: number[], stripeSize = MiB): Layout => ({
+    composite: false,
+    components: [{ start: 0, end: null, pattern: 0, stripeSize, stripeCount: osts.length, flags: 0, pool: '', osts }],
+  });
+  const pfl: Layout = {
+    composite: true,
+    components: [
+      { start: 0, end: MiB, pattern: 2, stripeSize: MiB, stripeCount: 0, flags: 0x10, pool: '', osts: [] },
+      { start: MiB, end: 256 * MiB, pattern: 0, stripeSize: MiB, stripeCount: 1, flags: 0x10, pool: '', osts: [6] },
+      {
+        start: 256 * MiB,
+        end: null,
+        pattern: 0,
+        stripeSize: 4 * MiB,
+        stripeCount: 4,
+        flags: 0x10,
+        pool: '',
+        osts: [0, 1, 2, 3],
+      },
+    ],
+  };
+  const cases: [string, Layout, number][] = [
+    ['one stripe', striped([5]), 300 * MiB + 7],
+    ['four stripes', striped([1, 3, 5, 7]), 512 * MiB + 4096],
+    [
+      'sixteen stripes',
+      striped(
+        Array.from({ length: 16 }, (_, i) => i),
+        4 * MiB,
+      ),
+      GiB + 1,
+    ],
+    ['PFL: DoM, 1 stripe, 4 stripes', pfl, GiB],
+  ];
+  for (const [name, layout, size] of cases) {
+    const e = entry(name, size, { layout });
+    const units = [...planUnits([e])] as ChunkUnit[];
+    const covered = new Map<number, number>();
+    let problems = 0;
+    for (const u of units) {
+      let sum = 0;
+      for (const r of u.ranges) {
+        sum += r.length;
+        covered.set(r.offset, (covered.get(r.offset) ?? 0) + r.length);
+        // Every stripe piece of the range is on the unit's stream.
+        for (const p of pieces(layout, r.offset, r.offset + r.length))
+          if (targetStream(p.target) !== u.stream) problems++;
+      }
+      if (sum !== u.bytes || u.bytes > CHUNK) problems++;
+    }
+    // Union: sorted ranges tile [0, size) without gap or overlap.
+    let at = 0;
+    for (const [offset, length] of [...covered].sort((a, b) => a[0] - b[0])) {
+      if (offset !== at) problems++;
+      at = offset + length;
+    }
+    t.equal(at, size, `${name}: the units end at the file's end`);
+    t.equal(problems, 0, `${name}: ${units.length} units, each on one OST, tiling the file`);
+    t.equal(units.filter((u) => u.last).length, 1, `${name}: one unit is marked last`);
+    t.ok(units[units.length - 1]!.last, `${name}: and it is the last one made`);
+    const streams = new Set(units.map((u) => u.stream));
+    const osts = new Set(
+      layout.components
+        .flatMap((c) => c.osts.map((o) => `ost:${o}`))
+        .concat(layout.components.some((c) => c.pattern === 2) ? ['mdt'] : []),
+    );
+    t.same([...streams].sort(), [...osts].sort(), `${name}: a stream per OST of the layout`);
+  }
+  // The first units go round-robin over the OSTs, so no OST waits for another's queue to drain.
+  const four = [...planUnits([entry('rr', GiB, { layout: striped([1, 3, 5, 7]) })])] as ChunkUnit[];
+  t.same(
+    four.slice(0, 4).map((u) => u.stream),
+    ['ost:1', 'ost:3', 'ost:5', 'ost:7'],
+  );
+  // A small file goes with the OST of its first byte; stripeAware: false ignores layouts.
+  const small = [...planUnits([entry('s', 10, { layout: striped([4]), dev: 9 })])];
+  t.equal(small[0]!.stream, 'ost:4');
+  const naive = [...planUnits([entry('n', GiB, { layout: striped([1, 3]), dev: 9 })], { stripeAware: false })];
+  t.ok(
+    naive.every((u) => u.stream === 'dev:9' && (u as ChunkUnit).ranges.length === 1),
+    'naive: contiguous, per device',
+  );
 });

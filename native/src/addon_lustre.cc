@@ -73,7 +73,8 @@ L::Layout layoutFromJs(const Napi::Value& v) {
     Napi::Value end = jc.Get("end");
     c.end = end.IsNull() || end.IsUndefined() ? L::kExtentEof : u64Arg(end, "end");
     c.pattern = u64Opt(jc, "pattern", 0);
-    c.stripeSize = jc.Get("stripeSize").IsUndefined() ? L::kLayoutDefault : countFromJs(jc.Get("stripeSize"), "stripeSize");
+    c.stripeSize =
+        jc.Get("stripeSize").IsUndefined() ? L::kLayoutDefault : countFromJs(jc.Get("stripeSize"), "stripeSize");
     c.stripeCount = countFromJs(jc.Get("stripeCount"), "stripeCount");
     c.flags = static_cast<uint32_t>(u64Opt(jc, "flags", 0));
     if (jc.Get("pool").IsString()) c.pool = jc.Get("pool").As<Napi::String>().Utf8Value();

@@ -24,36 +24,36 @@ struct lu_fid {
 };
 
 // Every symbol the addon may use, with liblustreapi's prototypes (lustre/lustreapi.h).
-#define SM_LLAPI_SYMBOLS(X)                                                                          \
-  X(llapi_layout_get_by_path, llapi_layout*(const char*, uint32_t))                              \
-  X(llapi_layout_get_by_fd, llapi_layout*(int, uint32_t))                                        \
-  X(llapi_layout_free, void(llapi_layout*))                                                      \
-  X(llapi_layout_alloc, llapi_layout*())                                                         \
-  X(llapi_layout_is_composite, bool(llapi_layout*))                                              \
-  X(llapi_layout_comp_use, int(llapi_layout*, uint32_t))                                         \
-  X(llapi_layout_comp_add, int(llapi_layout*))                                                   \
-  X(llapi_layout_comp_extent_get, int(const llapi_layout*, uint64_t*, uint64_t*))                \
-  X(llapi_layout_comp_extent_set, int(llapi_layout*, uint64_t, uint64_t))                        \
-  X(llapi_layout_comp_flags_get, int(const llapi_layout*, uint32_t*))                            \
-  X(llapi_layout_comp_flags_set, int(llapi_layout*, uint32_t))                                   \
-  X(llapi_layout_stripe_count_get, int(const llapi_layout*, uint64_t*))                          \
-  X(llapi_layout_stripe_count_set, int(llapi_layout*, uint64_t))                                 \
-  X(llapi_layout_stripe_size_get, int(const llapi_layout*, uint64_t*))                           \
-  X(llapi_layout_stripe_size_set, int(llapi_layout*, uint64_t))                                  \
-  X(llapi_layout_pattern_get, int(const llapi_layout*, uint64_t*))                               \
-  X(llapi_layout_pattern_set, int(llapi_layout*, uint64_t))                                      \
-  X(llapi_layout_ost_index_get, int(const llapi_layout*, int, uint64_t*))                        \
-  X(llapi_layout_ost_index_set, int(llapi_layout*, int, uint64_t))                               \
-  X(llapi_layout_pool_name_get, int(const llapi_layout*, char*, size_t))                         \
-  X(llapi_layout_pool_name_set, int(llapi_layout*, const char*))                                 \
-  X(llapi_layout_file_open, int(const char*, int, mode_t, const llapi_layout*))                  \
-  X(llapi_path2fid, int(const char*, lu_fid*))                                                   \
-  X(llapi_fd2fid, int(int, lu_fid*))                                                             \
-  X(llapi_fid2path, int(const char*, const char*, char*, int, long long*, int*))                 \
-  X(llapi_changelog_start, int(void**, int, const char*, long long))                             \
-  X(llapi_changelog_recv, int(void*, void**))                                                    \
-  X(llapi_changelog_free, int(void**))                                                           \
-  X(llapi_changelog_fini, int(void**))                                                           \
+#define SM_LLAPI_SYMBOLS(X)                                                       \
+  X(llapi_layout_get_by_path, llapi_layout*(const char*, uint32_t))               \
+  X(llapi_layout_get_by_fd, llapi_layout*(int, uint32_t))                         \
+  X(llapi_layout_free, void(llapi_layout*))                                       \
+  X(llapi_layout_alloc, llapi_layout*())                                          \
+  X(llapi_layout_is_composite, bool(llapi_layout*))                               \
+  X(llapi_layout_comp_use, int(llapi_layout*, uint32_t))                          \
+  X(llapi_layout_comp_add, int(llapi_layout*))                                    \
+  X(llapi_layout_comp_extent_get, int(const llapi_layout*, uint64_t*, uint64_t*)) \
+  X(llapi_layout_comp_extent_set, int(llapi_layout*, uint64_t, uint64_t))         \
+  X(llapi_layout_comp_flags_get, int(const llapi_layout*, uint32_t*))             \
+  X(llapi_layout_comp_flags_set, int(llapi_layout*, uint32_t))                    \
+  X(llapi_layout_stripe_count_get, int(const llapi_layout*, uint64_t*))           \
+  X(llapi_layout_stripe_count_set, int(llapi_layout*, uint64_t))                  \
+  X(llapi_layout_stripe_size_get, int(const llapi_layout*, uint64_t*))            \
+  X(llapi_layout_stripe_size_set, int(llapi_layout*, uint64_t))                   \
+  X(llapi_layout_pattern_get, int(const llapi_layout*, uint64_t*))                \
+  X(llapi_layout_pattern_set, int(llapi_layout*, uint64_t))                       \
+  X(llapi_layout_ost_index_get, int(const llapi_layout*, int, uint64_t*))         \
+  X(llapi_layout_ost_index_set, int(llapi_layout*, int, uint64_t))                \
+  X(llapi_layout_pool_name_get, int(const llapi_layout*, char*, size_t))          \
+  X(llapi_layout_pool_name_set, int(llapi_layout*, const char*))                  \
+  X(llapi_layout_file_open, int(const char*, int, mode_t, const llapi_layout*))   \
+  X(llapi_path2fid, int(const char*, lu_fid*))                                    \
+  X(llapi_fd2fid, int(int, lu_fid*))                                              \
+  X(llapi_fid2path, int(const char*, const char*, char*, int, long long*, int*))  \
+  X(llapi_changelog_start, int(void**, int, const char*, long long))              \
+  X(llapi_changelog_recv, int(void*, void**))                                     \
+  X(llapi_changelog_free, int(void**))                                            \
+  X(llapi_changelog_fini, int(void**))                                            \
   X(llapi_changelog_clear, int(const char*, const char*, long long))
 
 struct Api {
@@ -77,8 +77,8 @@ const Api& api() {
       return;
     }
     a.status.loaded = true;
-#define SM_RESOLVE(name, type)                                        \
-  a.name = reinterpret_cast<std::add_pointer_t<type>>(dlsym(h, #name));                   \
+#define SM_RESOLVE(name, type)                                          \
+  a.name = reinterpret_cast<std::add_pointer_t<type>>(dlsym(h, #name)); \
   if (!a.name) a.status.missing.push_back(#name);
     SM_LLAPI_SYMBOLS(SM_RESOLVE)
 #undef SM_RESOLVE

@@ -1,5 +1,6 @@
-// Resume state of one large file copied in chunks: beside its temporary file, a journal whose
-// first line names the source version and chunk size, then one line per chunk made durable.
+// Resume state of one large file copied in units: beside its temporary file, a journal whose
+// first line names the source version and how the file was cut, then one line per unit made
+// durable (its first offset and digest).
 // A rerun that finds both, for the same source version, copies only the missing chunks.
 import { closeSync, existsSync, fdatasyncSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import type { Entry } from '../model/entry.js';
@@ -8,7 +9,8 @@ interface Header {
   size: number;
   mtimeNs: string;
   ctimeNs: string;
-  chunkSize: number;
+  /** How the file is cut into units (e.g. 'stripes/67108864'): a rerun cut otherwise starts afresh. */
+  cut: string;
 }
 
 export class ChunkJournal {
@@ -24,8 +26,8 @@ export class ChunkJournal {
    * Opens the journal of a large file: resumes it when it matches this source version and the
    * temporary file still exists, starts it afresh otherwise (the caller then recreates the file).
    */
-  static open(file: Buffer, tmpExists: boolean, e: Entry, chunkSize: number, durable: boolean): ChunkJournal {
-    const header: Header = { size: e.size, mtimeNs: String(e.mtimeNs), ctimeNs: String(e.ctimeNs), chunkSize };
+  static open(file: Buffer, tmpExists: boolean, e: Entry, cut: string, durable: boolean): ChunkJournal {
+    const header: Header = { size: e.size, mtimeNs: String(e.mtimeNs), ctimeNs: String(e.ctimeNs), cut };
     const done = new Map<number, string>();
     if (tmpExists && existsSync(file)) {
       const [first, ...rest] = readFileSync(file, 'utf8').split('\n');

@@ -11,7 +11,8 @@ import type { NativeFile } from '../native.js';
 import { sameVersion, type Entry } from '../model/entry.js';
 import { scan } from '../scan/index.js';
 import type { ScanError } from '../scan/index.js';
-import { chunkRanges, planUnitsAsync, resolvePlanOptions } from '../plan/index.js';
+import { planUnitsAsync, resolvePlanOptions } from '../plan/index.js';
+import { lustreLayouts, lustreRoot, destinationLayouts, type LayoutPolicy } from './lustre.js';
 import type { WorkUnit } from '../plan/index.js';
 import { joinPath, TreeRoot } from '../targets/posix/paths.js';
 import { StreamScheduler } from './scheduler.js';
@@ -29,8 +30,19 @@ export interface CopyOptions {
   threads?: number;
   /** Units running at once on one stream (device or OST); default: one per thread. */
   maxStreams?: number;
-  /** Large files are copied in chunks of this size (default 64 MiB). */
+  /** Large files are copied in units of at most this size (default 64 MiB). */
   chunkSize?: number;
+  /**
+   * Cut files on Lustre along their stripes, one OST per unit and one queue per OST (default
+   * true). false: contiguous chunks in file order, one queue per device, as other copiers do.
+   */
+  stripeAware?: boolean;
+  /**
+   * The layout of new files on a Lustre destination: 'reset' (default) the source's layout with
+   * Lustre choosing the OSTs, 'keep' the same OSTs too, 'inherit' the destination directory's
+   * default, or a Layout (see parseLayoutSpec) for every file. Ignored off Lustre.
+   */
+  layout?: LayoutPolicy;
   /** See FsyncPolicy; default 'batch'. */
   fsync?: FsyncPolicy;
   /** Hash every byte read (default true). */
@@ -144,7 +156,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
       resourceLimits: { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 8 },
     }));
 
-  const plan = resolvePlanOptions({ chunkSize: o.chunkSize });
+  const plan = resolvePlanOptions({ chunkSize: o.chunkSize, stripeAware: o.stripeAware });
   const started = process.hrtime.bigint();
   const s: CopySummary = {
     files: 0,
@@ -190,12 +202,15 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     budget: throttle?.budget,
   };
 
-  // Large files: their chunks share one temporary file, committed when the last chunk is in.
+  // Large files: their units share one temporary file, committed when the last unit is in.
   const chunked = new Map<
     string,
     {
       entry: Entry;
-      left: number;
+      /** Units planned so far, and finished; all are planned once the one marked last is seen. */
+      planned: number;
+      finished: number;
+      allPlanned: boolean;
       failed: boolean;
       /** Every chunk was re-read and compared in this run (none came from a journal or a hole). */
       verified: boolean;
@@ -242,7 +257,8 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
   /** Opens (or resumes) the temporary file and journal of a large file; returns chunks already done. */
   const startChunked = (e: Entry) => {
     const { tmp, journal: journalPath } = chunkFile(e.path);
-    const journal = ChunkJournal.open(journalPath, existsSync(tmp), e, plan.chunkSize, fsync !== 'none');
+    const cut = plan.stripeAware && e.layout ? 'stripes' : 'contiguous';
+    const journal = ChunkJournal.open(journalPath, existsSync(tmp), e, `${cut}/${plan.chunkSize}`, fsync !== 'none');
     const withFile = <T>(path: Buffer, flags: number, use: (f: NativeFile) => T): T => {
       const f = new native.File(path, flags, 0o600);
       try {
@@ -255,7 +271,15 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     // already has those holes (a 10 TiB image with 1 GiB of data is 16 chunks, not 163,840).
     let extents: { offset: number; length: number }[] | undefined;
     try {
-      if (journal.done.size === 0) withFile(tmp, C.O_WRONLY | C.O_CREAT | C.O_TRUNC, (f) => f.truncate(e.size));
+      if (journal.done.size === 0) {
+        const layout = layouts.of(e);
+        if (layout) {
+          rmSync(tmp, { force: true });
+          native.lustre.createFile(tmp, layout, { size: e.size, keepOsts: layouts.keepOsts });
+        } else {
+          withFile(tmp, C.O_WRONLY | C.O_CREAT | C.O_TRUNC, (f) => f.truncate(e.size));
+        }
+      }
       if (e.blocks * 512 < e.size) extents = withFile(src.path(e.path), C.O_RDONLY, (f) => f.dataExtents());
     } catch (err) {
       journal.close(false);
@@ -263,7 +287,9 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     }
     chunked.set(key(e.path), {
       entry: e,
-      left: chunkRanges(e.size, plan.chunkSize).length,
+      planned: 0,
+      finished: 0,
+      allPlanned: false,
       failed: false,
       verified: true,
       journal,
@@ -275,14 +301,24 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
   const chunkNeedsNoCopy = (unit: WorkUnit & { kind: 'chunk' }) => {
     const c = chunked.get(key(unit.entry.path))!;
     if (c.journal.done.has(unit.offset)) return true;
-    const end = unit.offset + unit.length;
-    return c.extents !== undefined && !c.extents.some((x) => x.offset < end && x.offset + x.length > unit.offset);
+    const holes = c.extents;
+    return (
+      holes !== undefined &&
+      unit.ranges.every((r) => !holes.some((x) => x.offset < r.offset + r.length && x.offset + x.length > r.offset))
+    );
+  };
+
+  /** Counts a unit of a large file as planned (before it is submitted). */
+  const chunkPlanned = (unit: WorkUnit & { kind: 'chunk' }) => {
+    const c = chunked.get(key(unit.entry.path))!;
+    c.planned++;
+    if (unit.last) c.allPlanned = true;
   };
 
   const chunkDone = (rel: Buffer, ok: boolean) => {
     const c = chunked.get(key(rel))!;
     if (!ok) c.failed = true;
-    if (--c.left > 0) return;
+    if (++c.finished < c.planned || !c.allPlanned) return;
     chunked.delete(key(rel));
     const { tmp } = chunkFile(rel);
     // A failed chunk keeps the journal and the temporary file: a rerun redoes only what is missing.
@@ -360,6 +396,9 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
         sources: unit.files.map((f) => src.path(f.path)),
         destinations: unit.files.map((f) => dst.path(f.path)),
         previous: prev && unit.files.map((f) => prev.path(f.path)),
+        ...(layouts.active
+          ? { layouts: unit.files.map((f) => layouts.of(f) ?? null), keepOsts: layouts.keepOsts }
+          : {}),
       };
     }
     const e = unit.entry;
@@ -368,13 +407,20 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
       ...taskBase,
       source: src.path(e.path),
       temporary: chunkFile(e.path).tmp,
-      offset: unit.offset,
-      length: unit.length,
+      ranges: unit.ranges,
       expect: { size: e.size, mtimeNs: e.mtimeNs, ctimeNs: e.ctimeNs },
     };
   }
 
   const prune = o.filter ? (e: Entry) => o.filter!.excludes(e) : undefined;
+  const [srcLustre, dstLustre] = [lustreRoot(srcRoot), lustreRoot(dstRoot)];
+  for (const [root, what] of [
+    [srcLustre, srcRoot],
+    [dstLustre, dstRoot],
+  ] as const) {
+    if (root.warning) events.emit('warning', `${displayPath(what)}: ${root.warning}`);
+  }
+  const layouts = destinationLayouts(o.layout ?? 'reset', !o.dryRun && dstLustre.lustre);
   const destination = DestinationIndex.open(dstRoot, prune);
 
   /** A regular file the destination already holds: same size and mtime (or contents, with checksum). */
@@ -500,12 +546,14 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
   try {
     const onError = (err: ScanError) =>
       fail(err.path, { code: err.code, errno: err.errno, syscall: err.syscall, message: err.message });
-    const entries = scan(srcRoot, { oneFileSystem: o.oneFileSystem, signal: o.signal, onError, prune });
+    const scanned = scan(srcRoot, { oneFileSystem: o.oneFileSystem, signal: o.signal, onError, prune });
+    const entries = srcLustre.lustre ? lustreLayouts(scanned, src) : scanned;
     for await (const unit of planUnitsAsync(filesToCopy(entries), plan)) {
       if (o.signal?.aborted) break;
+      if (unit.kind === 'chunk') chunkPlanned(unit);
       if (unit.kind === 'chunk' && chunkNeedsNoCopy(unit)) {
         chunked.get(key(unit.entry.path))!.verified = false; // nothing of it was re-read in this run
-        skippedBytes += unit.length;
+        skippedBytes += unit.bytes;
         chunkDone(unit.entry.path, true);
         continue;
       }

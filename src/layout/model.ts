@@ -134,7 +134,7 @@ export function targetAt(layout: Layout, offset: number): Target {
 export interface StripeRun {
   /** The stream of these bytes: 'ost:N', 'mdt', or undefined (no known target). */
   stream: string | undefined;
-  /** Byte ranges in file order, each within one stripe. */
+  /** Byte ranges in file order, all in the same stripe (adjacent ones merged: one stripe = contiguous). */
   ranges: { offset: number; length: number }[];
   bytes: number;
 }
@@ -178,9 +178,11 @@ export function* stripeRuns(layout: Layout, size: number, maxBytes: number): Gen
         let bytes = 0;
         for (;;) {
           const offset = c.start + round * width + stripe * c.stripeSize;
-          if (offset >= end || (ranges.length > 0 && bytes + Math.min(c.stripeSize, end - offset) > maxBytes)) break;
+          if (offset >= end || (bytes > 0 && bytes + Math.min(c.stripeSize, end - offset) > maxBytes)) break;
           const length = Math.min(c.stripeSize, end - offset);
-          ranges.push({ offset, length });
+          const last = ranges[ranges.length - 1];
+          if (last && last.offset + last.length === offset) last.length += length;
+          else ranges.push({ offset, length });
           bytes += length;
           round++;
         }

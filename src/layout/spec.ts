@@ -52,7 +52,8 @@ export function parseLayoutSpec(spec: string): Layout {
         if (start === null) throw new RangeError('layout spec: a component follows one that ends at eof');
         c = blank(start);
         c.end = arg === '-1' || arg === 'eof' ? null : size(arg, '-E');
-        if (c.end !== null && c.end <= start) throw new RangeError(`layout spec: -E ${arg} does not extend past ${start}`);
+        if (c.end !== null && c.end <= start)
+          throw new RangeError(`layout spec: -E ${arg} does not extend past ${start}`);
         comps.push(c);
         break;
       }

@@ -1,6 +1,8 @@
 // What the scan produces and every later stage consumes: one file-system object, plain data
 // (it crosses worker boundaries), its path as bytes.
 
+import type { Layout } from '../layout/model.js';
+
 export type EntryType = 'file' | 'dir' | 'symlink' | 'fifo' | 'char' | 'block' | 'socket';
 
 export interface Entry {
@@ -21,6 +23,8 @@ export interface Entry {
   atimeNs: bigint;
   mtimeNs: bigint;
   ctimeNs: bigint;
+  /** The Lustre layout of a regular file on Lustre, when read (see src/layout). */
+  layout?: Layout;
 }
 
 /** The type of an entry from its st_mode. */

@@ -1,10 +1,13 @@
 // The planning stage: scanned entries in, work units for the worker pool out. Pure: no I/O, no addon.
 //
 // Regular files up to `largeFileThreshold` bytes are packed into batches, one open batch per
-// stream; larger files are cut into `chunkSize` ranges, one unit each. Every unit has an id that
+// stream; larger files are cut into units of at most `chunkSize` bytes. A file whose Lustre
+// layout is known is cut along its stripes: each unit holds bytes of one stripe only (so of one
+// OST) and is tagged with that OST's stream; a small file goes with the OST of its first byte. Every unit has an id that
 // depends only on the input, so a resumed run plans the same ids and the journal can skip the
 // units it has already finished.
 import type { Entry } from '../model/entry.js';
+import { stripeRuns, targetAt, targetStream } from '../layout/model.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -20,8 +23,10 @@ export interface PlanOptions {
   batchMaxFiles: number;
   /** At most this many bytes per batch (default 64 MiB); a batch holding one file may exceed it. */
   batchMaxBytes: number;
-  /** The stream (queue) a unit belongs to; default `dev:${e.dev}`. Must return a string. */
+  /** The stream (queue) a unit belongs to when no layout says better; default `dev:${e.dev}`. */
   streamOf: (e: Entry) => string;
+  /** Cut files with a known layout along their stripes, one OST per unit (default true). */
+  stripeAware: boolean;
 }
 
 /** Regular files of size <= largeFileThreshold (empty files included), copied whole. */
@@ -34,18 +39,23 @@ export interface BatchUnit {
   files: Entry[];
 }
 
-/** The byte range [offset, offset + length) of one large file: chunk `index` of `count`. */
+/**
+ * Byte ranges of one large file (one contiguous range, or the stripes of one OST): unit `index`
+ * of the file's units, `last` on the final one the planner makes for it.
+ */
 export interface ChunkUnit {
   kind: 'chunk';
   id: string;
   stream: string;
-  /** Equals length. */
+  /** The sum of the ranges' lengths. */
   bytes: number;
   entry: Entry;
+  /** In file order, disjoint. */
+  ranges: ChunkRange[];
+  /** ranges[0].offset: distinct for distinct units of a file (the resume journal's key). */
   offset: number;
-  length: number;
   index: number;
-  count: number;
+  last: boolean;
 }
 
 export type WorkUnit = BatchUnit | ChunkUnit;
@@ -82,7 +92,8 @@ export function resolvePlanOptions(options: Partial<PlanOptions> = {}): PlanOpti
   }
   const streamOf = options.streamOf ?? defaultStreamOf;
   if (typeof streamOf !== 'function') throw new TypeError('streamOf must be a function (entry) => string');
-  return { chunkSize, largeFileThreshold, batchMaxFiles, batchMaxBytes, streamOf };
+  const stripeAware = options.stripeAware ?? true;
+  return { chunkSize, largeFileThreshold, batchMaxFiles, batchMaxBytes, streamOf, stripeAware };
 }
 
 function* ranges(size: number, chunkSize: number): Generator<ChunkRange> {
@@ -156,13 +167,16 @@ class Fingerprint {
  * the journal can check a unit it reads back). Formats, the path always last so each is parseable:
  *
  *   batch  `b:<count>:<fingerprint of member paths and sizes>:<base64url of the first path>`
- *   chunk  `c:<offset>+<length>/<file size>:<base64url of the path>`
+ *   chunk  `c:<first offset>+<bytes>[*<ranges>]/<file size>:<base64url of the path>`
  *
  * Within one plan the paths are distinct, and so are the first files of distinct batches, and
  * the offsets of distinct chunks of a file: distinct units never share an id.
  */
 export function unitKey(u: WorkUnit): string {
-  if (u.kind === 'chunk') return `c:${u.offset}+${u.length}/${u.entry.size}:${pathText(u.entry.path)}`;
+  if (u.kind === 'chunk') {
+    const n = u.ranges.length > 1 ? `*${u.ranges.length}` : '';
+    return `c:${u.offset}+${u.bytes}${n}/${u.entry.size}:${pathText(u.entry.path)}`;
+  }
   const first = u.files[0];
   if (first === undefined) throw new RangeError('a batch unit holds at least one file');
   const fp = new Fingerprint();
@@ -211,8 +225,10 @@ export class Planner {
     checkSize(entry.size, 'entry size');
     const stream = this.options.streamOf(entry);
     if (typeof stream !== 'string') throw new TypeError(`streamOf must return a string, got ${typeof stream}`);
+    const layout = this.options.stripeAware ? entry.layout : undefined;
     if (entry.size > this.options.largeFileThreshold) return this.#chunks(entry, stream);
-    return this.#batch(entry, stream);
+    const first = layout && entry.size > 0 ? targetStream(targetAt(layout, 0)) : undefined;
+    return this.#batch(entry, first ?? stream);
   }
 
   /** Closes every open batch, oldest first (the order they were opened in), and returns them. */
@@ -223,22 +239,34 @@ export class Planner {
   }
 
   *#chunks(entry: Entry, stream: string): Generator<ChunkUnit> {
-    const count = Math.ceil(entry.size / this.options.chunkSize);
+    const { chunkSize, stripeAware } = this.options;
+    const runs =
+      stripeAware && entry.layout
+        ? stripeRuns(entry.layout, entry.size, chunkSize)
+        : (function* () {
+            for (const r of ranges(entry.size, chunkSize)) yield { stream: undefined, ranges: [r], bytes: r.length };
+          })();
     let index = 0;
-    for (const { offset, length } of ranges(entry.size, this.options.chunkSize)) {
-      const unit: ChunkUnit = {
+    // One unit behind, so the last one can be marked as such.
+    let held: ChunkUnit | undefined;
+    for (const run of runs) {
+      if (held) yield held;
+      held = {
         kind: 'chunk',
         id: '',
-        stream,
-        bytes: length,
+        stream: run.stream ?? stream,
+        bytes: run.bytes,
         entry,
-        offset,
-        length,
+        ranges: run.ranges,
+        offset: run.ranges[0]!.offset,
         index: index++,
-        count,
+        last: false,
       };
-      unit.id = unitKey(unit);
-      yield unit;
+      held.id = unitKey(held);
+    }
+    if (held) {
+      held.last = true;
+      yield held;
     }
   }
 

@@ -6,6 +6,7 @@ import type { FsyncPolicy, NativeFile } from '../native.js';
 import { toErrorRecord, displayPath, sourceChanged, StripemoverError } from '../errors.js';
 import { sameVersion } from '../model/entry.js';
 import type { ErrorRecord } from '../errors.js';
+import type { Layout } from '../layout/model.js';
 
 export type { FsyncPolicy };
 
@@ -29,15 +30,17 @@ export interface BatchTask extends TaskOptions {
   destinations: Uint8Array[];
   /** rsync --link-dest: the previous copy's file for each, hard-linked if unchanged. */
   previous?: (Uint8Array | null)[];
+  /** On a Lustre destination: the layout to create each file with (null: the directory's default). */
+  layouts?: (Layout | null)[];
+  keepOsts?: boolean;
 }
 
-/** One range of a large file into its (already sized) temporary file. */
+/** Byte ranges of a large file (one range, or one OST's stripes) into its (already sized) temporary file. */
 export interface ChunkTask extends TaskOptions {
   kind: 'chunk';
   source: Uint8Array;
   temporary: Uint8Array;
-  offset: number;
-  length: number;
+  ranges: { offset: number; length: number }[];
   /** The source's stat at scan time: a chunk of a file that changed since is refused. */
   expect: { size: number; mtimeNs: bigint; ctimeNs: bigint };
 }
@@ -65,8 +68,8 @@ export interface TaskResult {
 /** Small files: the whole batch in one native call (see native copyFiles). */
 function runBatch(t: BatchTask, result: TaskResult): void {
   const { fsync, hash, verify, checksum, checkExisting, cancel, budget } = t;
-  const options = { fsync, hash, verify, checksum, checkExisting, cancel, budget };
-  native.copyFiles(options, t.sources, t.destinations, t.previous).forEach((r, index) => {
+  const options = { fsync, hash, verify, checksum, checkExisting, cancel, budget, keepOsts: t.keepOsts };
+  native.copyFiles(options, t.sources, t.destinations, t.previous, t.layouts).forEach((r, index) => {
     if (r.status === 'failed') result.failed.push({ index, error: r.error! });
     else {
       const { bytes, dataBytes, digest, verified } = r;
@@ -89,25 +92,39 @@ function copyChunk(t: ChunkTask): CopiedFile {
   try {
     d = new native.File(t.temporary, C.O_RDWR, 0, { direct: true });
     if (!sameVersion(s.stat(), t.expect)) throw sourceChanged(t.source);
+    // One digest over the unit's ranges in order; verify re-reads the same ranges.
     const hash = t.hash ? new native.Xxh64() : undefined;
-    const range = { srcOffset: t.offset, length: t.length, sparse: true };
-    const r = native.copyRange(s, d, { ...range, hash, cancel: t.cancel, budget: t.budget });
-    if (!sameVersion(s.stat(), t.expect) || r.bytes !== t.length) throw sourceChanged(t.source);
+    let bytes = 0;
+    let dataBytes = 0;
+    for (const { offset, length } of t.ranges) {
+      const r = native.copyRange(s, d, {
+        srcOffset: offset,
+        length,
+        sparse: true,
+        hash,
+        cancel: t.cancel,
+        budget: t.budget,
+      });
+      if (r.bytes !== length) throw sourceChanged(t.source);
+      bytes += r.bytes;
+      dataBytes += r.dataBytes;
+    }
+    if (!sameVersion(s.stat(), t.expect)) throw sourceChanged(t.source);
     if (t.fsync !== 'none') d.fdatasync();
     const digest = hash?.digest();
     if (t.verify) {
       const again = new native.Xxh64();
-      native.copyRange(d, null, { ...range, hash: again });
+      for (const { offset, length } of t.ranges) native.copyRange(d, null, { srcOffset: offset, length, hash: again });
       if (again.digest() !== digest) {
         const shown = displayPath(Buffer.from(t.temporary));
         throw new StripemoverError(
           'VERIFY_MISMATCH',
-          `destination differs from source at offset ${t.offset}: ${shown}`,
+          `destination differs from source in bytes ${t.ranges[0]!.offset}+ (${bytes} bytes): ${shown}`,
           shown,
         );
       }
     }
-    return { index: 0, bytes: r.bytes, dataBytes: r.dataBytes, digest, verified: t.verify };
+    return { index: 0, bytes, dataBytes, digest, verified: t.verify };
   } finally {
     s.close();
     d?.close();
