@@ -16,6 +16,19 @@ export type { FilterOptions, FilterRule } from './filter/index.js';
 export { planUnits, planUnitsAsync, chunkRanges } from './plan/index.js';
 export type { PlanOptions, WorkUnit } from './plan/index.js';
 export type { Entry, EntryType } from './model/entry.js';
+export {
+  PATTERN,
+  COMP_INIT,
+  pieces,
+  targetAt,
+  stripeRuns,
+  resetOsts,
+  sameStriping,
+  parseLayoutSpec,
+  formatLayout,
+} from './layout/index.js';
+export type { Layout, LayoutComponent, Target, Piece, StripeRun } from './layout/index.js';
+export type { LayoutPolicy } from './engine/lustre.js';
 export type { ErrorRecord } from './errors.js';
 export { native, addonPath, fsConstants } from './native.js';
 export type {
@@ -30,6 +43,8 @@ export type {
   HashFileOptions,
   HashFileResult,
   PathLike,
+  LustreApi,
+  LustreStatus,
 } from './native.js';
 export { createXxh64, hashFileJs } from './hash.js';
 export type { Hasher } from './hash.js';

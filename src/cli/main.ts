@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { hashCommand } from './hash.js';
 import { transferCommands } from './transfer.js';
+import { lustreCommands } from './lustre.js';
 import { Exit } from './exit.js';
 
 export async function main(argv = process.argv): Promise<void> {
@@ -13,6 +14,7 @@ export async function main(argv = process.argv): Promise<void> {
     .exitOverride();
   hashCommand(program);
   transferCommands(program);
+  lustreCommands(program);
   try {
     await program.parseAsync(argv);
   } catch (err) {

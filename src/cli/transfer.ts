@@ -6,6 +6,8 @@ import { sync } from '../engine/copy.js';
 import type { Change, CopyFailure, CopySummary, Progress } from '../engine/copy.js';
 import { Filter, parseSize, readRuleFile } from '../filter/index.js';
 import type { FilterRule } from '../filter/index.js';
+import { parseLayoutSpec } from '../layout/spec.js';
+import type { LayoutPolicy } from '../engine/lustre.js';
 import { argBytes } from './raw-argv.js';
 import { Exit } from './exit.js';
 
@@ -42,6 +44,27 @@ const size = (v: string) => {
     throw new InvalidArgumentError((err as Error).message);
   }
 };
+
+/** One line per OST (or MDT) stream: what each moved, at what rate; nothing off Lustre. */
+function perStream(s: CopySummary): string {
+  const keys = Object.keys(s.streams).filter((k) => k.startsWith('ost:') || k === 'mdt');
+  keys.sort((a, b) => (parseInt(a.slice(4)) || -1) - (parseInt(b.slice(4)) || -1));
+  return keys
+    .map((k) => {
+      const bytes = s.streams[k]!;
+      return `  ${k.padEnd(8)} ${fmtBytes(bytes).padStart(10)}  ${fmtBytes(bytes / Math.max(s.elapsedSeconds, 1e-3))}/s\n`;
+    })
+    .join('');
+}
+
+function layoutPolicy(value: string): LayoutPolicy {
+  if (value === 'reset' || value === 'keep' || value === 'inherit') return value;
+  try {
+    return parseLayoutSpec(value);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
 
 export function transferCommands(program: Command): void {
   define(program, 'copy', 'copy a tree: parallel, every byte hashed, metadata kept; rerun to resume', false);
@@ -91,6 +114,16 @@ function define(program: Command, name: 'copy' | 'sync', description: string, is
         .choices(['batch', 'file', 'none'])
         .default('batch'),
     )
+    .option(
+      '--layout <policy>',
+      "layout of new files on a Lustre destination: 'reset' (the source's, OSTs chosen afresh), 'keep' (same OSTs), 'inherit' (the directory's default), or setstripe options such as '-E 64M -c 1 -E -1 -c 4'",
+      layoutPolicy,
+      'reset',
+    )
+    .option(
+      '--no-stripe-aware',
+      'ignore Lustre layouts when cutting files: contiguous chunks in file order (for comparisons)',
+    )
     .option('--json', 'JSON lines on stdout: status, change, error, summary');
   if (isSync) {
     cmd
@@ -126,6 +159,8 @@ function define(program: Command, name: 'copy' | 'sync', description: string, is
       maxStreams: opts.maxStreams,
       chunkSize: opts.chunkSize,
       fsync: opts.fsync,
+      layout: opts.layout,
+      stripeAware: opts.stripeAware,
       delete: opts.delete,
       linkDest: opts.linkDest === undefined ? undefined : argBytes(opts.linkDest),
       signal: ac.signal,
@@ -142,6 +177,10 @@ function define(program: Command, name: 'copy' | 'sync', description: string, is
     handle.on('change', (c: Change) => {
       if (opts.json) json({ type: 'change', ...c });
       else process.stdout.write(`${c.action} ${c.path}\n`);
+    });
+    handle.on('warning', (message: string) => {
+      if (opts.json) json({ type: 'warning', message });
+      else process.stderr.write(`${clear}stripemover: warning: ${message}\n`);
     });
     handle.on('error-record', (r: CopyFailure) => {
       if (opts.json) json({ type: 'error', ...r });
@@ -161,6 +200,7 @@ function define(program: Command, name: 'copy' | 'sync', description: string, is
       ].join(', ');
       const head = summary.interrupted ? 'interrupted (rerun to resume): ' : opts.dryRun ? 'dry run: ' : '';
       process.stderr.write(`${clear}${head}${statusLine(summary)}; ${extra}\n`);
+      process.stderr.write(perStream(summary));
     }
     process.exitCode = summary.interrupted ? Exit.interrupted : summary.failed ? Exit.failures : Exit.ok;
   });
