@@ -42,7 +42,7 @@ struct lu_fid {
   X(llapi_layout_stripe_size_set, int(llapi_layout*, uint64_t))                   \
   X(llapi_layout_pattern_get, int(const llapi_layout*, uint64_t*))                \
   X(llapi_layout_pattern_set, int(llapi_layout*, uint64_t))                       \
-  X(llapi_layout_ost_index_get, int(const llapi_layout*, int, uint64_t*))         \
+  X(llapi_layout_ost_index_get, int(const llapi_layout*, uint64_t, uint64_t*))    \
   X(llapi_layout_ost_index_set, int(llapi_layout*, int, uint64_t))                \
   X(llapi_layout_pool_name_get, int(const llapi_layout*, char*, size_t))          \
   X(llapi_layout_pool_name_set, int(llapi_layout*, const char*))                  \
@@ -139,7 +139,7 @@ Layout readLayout(llapi_layout* l, const std::string& path) {
     uint64_t count = c.stripeCount < 65536 ? c.stripeCount : 0;
     for (uint64_t i = 0; i < count; i++) {
       uint64_t index;
-      if (ostOf(l, static_cast<int>(i), &index) != 0 || index >= kLayoutDefault) break;
+      if (ostOf(l, i, &index) != 0 || index >= kLayoutDefault) break;
       c.osts.push_back(index);
     }
     out.components.push_back(std::move(c));

@@ -65,7 +65,13 @@ static inline int lt_parse(const char *text, struct lt_layout *out) {
     p += used;
     if (*p == '\n') p++;
     c->start = start;
-    c->end = strcmp(end, "eof") == 0 ? LT_EOF : strtoull(end, NULL, 10);
+    if (strcmp(end, "eof") == 0) {
+      c->end = LT_EOF;
+    } else {
+      char *rest;
+      c->end = strtoull(end, &rest, 10);
+      if (end[0] < '0' || end[0] > '9' || *rest != '\0') return -EINVAL;
+    }
     c->pattern = pattern;
     c->stripe_size = size;
     c->stripe_count = count;
@@ -76,8 +82,10 @@ static inline int lt_parse(const char *text, struct lt_layout *out) {
       for (char *s = osts; *s != '\0';) {
         if (c->n_osts == LT_MAX_STRIPES) return -EINVAL;
         char *next;
-        c->osts[c->n_osts++] = (uint32_t)strtoul(s, &next, 10);
-        if (next == s) return -EINVAL;
+        if (*s < '0' || *s > '9') return -EINVAL;
+        unsigned long ost = strtoul(s, &next, 10);
+        if (ost > UINT32_MAX) return -EINVAL;
+        c->osts[c->n_osts++] = (uint32_t)ost;
         s = *next == ',' ? next + 1 : next;
       }
     }
