@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Native checks, both through native/CMakeLists.txt (which reads native/build.json):
 #  1. the C++ core's unit tests (native/test/*.cc) built with ASan + UBSan and run by ctest;
-#  2. the addon built the second way, with cmake-js in Debug, then loaded once by Node.
+#  2. the liblustreapi test double (test/lustre-double) checked by its own smoke test;
+#  3. the addon built the second way, with cmake-js in Debug, then loaded once by Node.
 # node-gyp (scripts/build-native.mjs) owns build/; this script never writes there.
 #
 # Environment: CXX (compiler; default clang++, else g++), ASAN_BUILD_DIR (build-native-asan),
@@ -68,7 +69,13 @@ else
 fi
 elapsed "$start"
 
-# ---- 2. the addon through cmake-js ------------------------------------------------------------
+# ---- 2. the liblustreapi test double's own smoke test, under the sanitizers ---------------------
+start=$(date +%s)
+step "liblustreapi test double: smoke test (ASan + UBSan)"
+sh test/lustre-double/build.sh "" asan | tail -1 | sed 's/^/   /'
+elapsed "$start"
+
+# ---- 3. the addon through cmake-js ------------------------------------------------------------
 [[ $(realpath -m "$cmakejs_out") != "$root/build" ]] || die "CMAKEJS_OUT must not be build/ (node-gyp's)"
 
 # With -d native, cmake-js looks for package.json (and its binary.napi_versions, which would

@@ -262,6 +262,8 @@ export interface Addon {
     previous?: (PathLike | null)[],
     /** On a Lustre destination: the layout each new file is created with (null: the directory's default). */
     layouts?: (Layout | null)[],
+    /** Off Lustre: the source's layout as JSON, stored in the copy's LAYOUT_RECORD_XATTR. */
+    layoutRecords?: (string | null)[],
   ): FileOutcome[];
   /** Where a file is written before its rename when it cannot be nameless: `.sm-<hash>.tmp` beside it. */
   tempPath(path: PathLike): Buffer;

@@ -145,12 +145,32 @@ if (!isRoot) {
     t.equal(native.lustre.layout(`${b}/inherit/four`).components[0]!.stripeCount, 1, "inherit: the double's default");
   });
 
-  t.test('Lustre to POSIX: data and user xattrs copied, no Lustre-internal xattr leaks', async (t) => {
+  t.test('Lustre to POSIX records each layout; POSIX back to Lustre recreates it', async (t) => {
     native.setXattr(`${a}/four`, 'user.project', 'p42');
     const s = await copy(a, plain, {}).done;
     t.equal(s.failed, 0);
     t.same(dataOf(plain), dataOf(a));
-    t.same(native.listXattrs(`${plain}/four`), ['user.project']);
+    t.same(
+      native.listXattrs(`${plain}/four`).sort(),
+      ['user.project', 'user.stripemover.layout'],
+      'no trusted.lov leaks',
+    );
+    for (const name of Object.keys(layouts)) {
+      const recorded = JSON.parse(native.getXattr(`${plain}/${name}`, 'user.stripemover.layout').toString());
+      t.same(recorded, native.lustre.layout(`${a}/${name}`), `${name}: recorded exactly, OSTs included`);
+    }
+    const back = `${b}/restored`;
+    t.equal((await copy(plain, back, {}).done).failed, 0);
+    for (const name of Object.keys(layouts)) {
+      t.ok(
+        sameStriping(native.lustre.layout(`${back}/${name}`), native.lustre.layout(`${a}/${name}`)),
+        `${name}: restored`,
+      );
+    }
+    t.same(
+      dataOf(back).filter((d) => d.type === 'file'),
+      dataOf(a).filter((d) => d.type === 'file'),
+    );
   });
 
   t.test('naive order: contiguous chunks on one stream, same result', async (t) => {

@@ -351,7 +351,7 @@ Napi::Value outcomeToJs(Napi::Env env, const sm::FileOutcome& r) {
 
 // copyFiles({ fsync, hash, verify, checksum, checkExisting, owner, cancel, budget },
 //           sources: Buffer[], destinations: Buffer[], previous?: (Buffer | null)[],
-//           layouts?: (Layout | null)[], keepOsts)
+//           layouts?: (Layout | null)[], layoutRecords?: (string | null)[])
 // -> [{ status, bytes, dataBytes, digest, verified, error }], one per file. Blocks: for workers.
 Napi::Value CopyFiles(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -372,6 +372,7 @@ Napi::Value CopyFiles(const Napi::CallbackInfo& info) {
   Napi::Array sources = info[1].As<Napi::Array>(), destinations = info[2].As<Napi::Array>();
   Napi::Array previous = info.Length() > 3 && info[3].IsArray() ? info[3].As<Napi::Array>() : Napi::Array::New(env);
   Napi::Array layouts = info.Length() > 4 && info[4].IsArray() ? info[4].As<Napi::Array>() : Napi::Array::New(env);
+  Napi::Array records = info.Length() > 5 && info[5].IsArray() ? info[5].As<Napi::Array>() : Napi::Array::New(env);
   b.keepOsts = boolOpt(o, "keepOsts", false);
   if (sources.Length() != destinations.Length())
     throw Napi::RangeError::New(env, "sources and destinations differ in length");
@@ -383,6 +384,8 @@ Napi::Value CopyFiles(const Napi::CallbackInfo& info) {
     if (!prev.IsUndefined() && !prev.IsNull()) jobs[i].prev = pathArg(prev, "previous");
     Napi::Value layout = i < layouts.Length() ? layouts.Get(i) : env.Undefined();
     if (!layout.IsUndefined() && !layout.IsNull()) jobs[i].layout = layoutFromJs(layout);
+    Napi::Value record = i < records.Length() ? records.Get(i) : env.Undefined();
+    if (record.IsString()) jobs[i].layoutRecord = record.As<Napi::String>().Utf8Value();
   }
   std::vector<sm::FileOutcome> outcomes = guard(env, [&] { return sm::copyFiles(b, jobs); });
   Napi::Array out = Napi::Array::New(env, outcomes.size());

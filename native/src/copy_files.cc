@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -159,6 +160,11 @@ bool writeOne(const BatchOptions& o, const FileJob& job, FileOutcome& out, Pendi
     }
     if (o.fsync == FsyncPolicy::File) d.fdatasync();
     copyMetadataFd(s.fd(), d.fd(), before, o.metadata, p.dst);
+    // A target without user xattrs keeps the data; only the layout record is lost.
+    if (!job.layoutRecord.empty() &&
+        fsetxattr(d.fd(), lustre::kLayoutRecordXattr, job.layoutRecord.data(), job.layoutRecord.size(), 0) != 0 &&
+        errno != ENOTSUP)
+      throwErrno("fsetxattr", p.dst);
     out.bytes = r.bytes;
     out.dataBytes = r.dataBytes;
     if (o.hash) out.digest = Xxh64::hex(hash.digest());

@@ -43,10 +43,12 @@ struct FileOutcome {
 
 // One file of a batch: where it is read, where it goes, and (rsync --link-dest) the previous
 // copy's file that, if unchanged, is hard-linked instead of copied.
-// On a Lustre destination, layout (when set) is the one the new file is created with.
+// On a Lustre destination, layout (when set) is the one the new file is created with; off
+// Lustre, layoutRecord (when set) is stored in the kLayoutRecordXattr of the copy.
 struct FileJob {
   std::string src, dst, prev;
   std::optional<lustre::Layout> layout;
+  std::string layoutRecord;
 };
 
 // "<dir of path>/.sm-<xxh64 of its name>.tmp": hidden, beside the final name (so the rename is

@@ -16,6 +16,8 @@ constexpr uint64_t kLayoutWide = 0x1000000000000003ULL;
 constexpr uint64_t kExtentEof = ~0ULL;
 constexpr uint32_t kCompInit = 0x10;  // LCME_FL_INIT: the component's objects exist
 constexpr long kSuperMagic = 0x0BD00BD0;
+// Where a copy off Lustre records each file's layout (JSON), so a restore can recreate it.
+constexpr const char* kLayoutRecordXattr = "user.stripemover.layout";
 
 // One component of a layout (a plain layout is one component over [0, EOF)).
 struct Component {

@@ -12,7 +12,14 @@ import { sameVersion, type Entry } from '../model/entry.js';
 import { scan } from '../scan/index.js';
 import type { ScanError } from '../scan/index.js';
 import { planUnitsAsync, resolvePlanOptions } from '../plan/index.js';
-import { lustreLayouts, lustreRoot, destinationLayouts, type LayoutPolicy } from './lustre.js';
+import {
+  lustreLayouts,
+  lustreRoot,
+  recordedLayouts,
+  destinationLayouts,
+  LAYOUT_RECORD_XATTR,
+  type LayoutPolicy,
+} from './lustre.js';
 import type { WorkUnit } from '../plan/index.js';
 import { joinPath, TreeRoot } from '../targets/posix/paths.js';
 import { StreamScheduler } from './scheduler.js';
@@ -156,7 +163,9 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
       resourceLimits: { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 8 },
     }));
 
-  const plan = resolvePlanOptions({ chunkSize: o.chunkSize, stripeAware: o.stripeAware });
+  const [srcLustre, dstLustre] = [lustreRoot(srcRoot), lustreRoot(dstRoot)];
+  // A recorded layout says where bytes were, not where they are: only Lustre sources cut by stripes.
+  const plan = resolvePlanOptions({ chunkSize: o.chunkSize, stripeAware: o.stripeAware !== false && srcLustre.lustre });
   const started = process.hrtime.bigint();
   const s: CopySummary = {
     files: 0,
@@ -334,6 +343,8 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
         throw sourceChanged(srcPath);
       }
       native.copyMetadata(srcPath, tmp);
+      const record = layouts.record(e);
+      if (record) native.setXattr(tmp, LAYOUT_RECORD_XATTR, record);
       renameSync(tmp, dst.path(rel));
       s.files++;
       if (o.verify && c.verified) s.verified++;
@@ -399,6 +410,9 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
         ...(layouts.active
           ? { layouts: unit.files.map((f) => layouts.of(f) ?? null), keepOsts: layouts.keepOsts }
           : {}),
+        ...(srcLustre.lustre && !dstLustre.lustre
+          ? { layoutRecords: unit.files.map((f) => layouts.record(f) ?? null) }
+          : {}),
       };
     }
     const e = unit.entry;
@@ -413,7 +427,6 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
   }
 
   const prune = o.filter ? (e: Entry) => o.filter!.excludes(e) : undefined;
-  const [srcLustre, dstLustre] = [lustreRoot(srcRoot), lustreRoot(dstRoot)];
   for (const [root, what] of [
     [srcLustre, srcRoot],
     [dstLustre, dstRoot],
@@ -547,7 +560,12 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     const onError = (err: ScanError) =>
       fail(err.path, { code: err.code, errno: err.errno, syscall: err.syscall, message: err.message });
     const scanned = scan(srcRoot, { oneFileSystem: o.oneFileSystem, signal: o.signal, onError, prune });
-    const entries = srcLustre.lustre ? lustreLayouts(scanned, src) : scanned;
+    // Layouts: read from Lustre, or recorded by an earlier copy off Lustre and now going back on.
+    const entries = srcLustre.lustre
+      ? lustreLayouts(scanned, src)
+      : dstLustre.lustre && layouts.active
+        ? recordedLayouts(scanned, src)
+        : scanned;
     for await (const unit of planUnitsAsync(filesToCopy(entries), plan)) {
       if (o.signal?.aborted) break;
       if (unit.kind === 'chunk') chunkPlanned(unit);

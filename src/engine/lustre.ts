@@ -9,6 +9,12 @@ import type { TreeRoot } from '../targets/posix/paths.js';
 
 export type LayoutPolicy = 'reset' | 'keep' | 'inherit' | Layout;
 
+/**
+ * The xattr in which a copy off Lustre records its source's layout (JSON of Layout), so that a
+ * later copy back onto any Lustre recreates it (native/src/lustre.h has the same name).
+ */
+export const LAYOUT_RECORD_XATTR = 'user.stripemover.layout';
+
 /** How a root relates to Lustre; `warning` says why layouts cannot be used although it is Lustre. */
 export interface LustreRoot {
   lustre: boolean;
@@ -60,12 +66,28 @@ export async function* lustreLayouts(entries: AsyncIterable<Entry>, root: TreeRo
   yield* flush();
 }
 
+/** The scan's entries with `layout` set from the layout recorded by an earlier copy off Lustre. */
+export async function* recordedLayouts(entries: AsyncIterable<Entry>, root: TreeRoot): AsyncGenerator<Entry> {
+  for await (const e of entries) {
+    if (e.type === 'file') {
+      try {
+        e.layout = JSON.parse(native.getXattr(root.path(e.path), LAYOUT_RECORD_XATTR).toString()) as Layout;
+      } catch {
+        // none recorded (or unreadable): the destination directory's default applies
+      }
+    }
+    yield e;
+  }
+}
+
 export interface DestinationLayouts {
   /** The destination is Lustre and the policy sets layouts. */
   active: boolean;
   keepOsts: boolean;
   /** The layout a new file is created with; undefined for the destination directory's default. */
   of(e: Entry): Layout | undefined;
+  /** Off Lustre: what to record of the file's layout (JSON), if it has one. */
+  record(e: Entry): string | undefined;
 }
 
 export function destinationLayouts(policy: LayoutPolicy, destinationIsLustre: boolean): DestinationLayouts {
@@ -78,5 +100,6 @@ export function destinationLayouts(policy: LayoutPolicy, destinationIsLustre: bo
     if (!e.layout) return undefined;
     return keepOsts ? e.layout : resetOsts(e.layout);
   };
-  return { active, keepOsts, of };
+  const record = (e: Entry) => (!destinationIsLustre && e.layout ? JSON.stringify(e.layout) : undefined);
+  return { active, keepOsts, of, record };
 }

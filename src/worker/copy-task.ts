@@ -33,6 +33,8 @@ export interface BatchTask extends TaskOptions {
   /** On a Lustre destination: the layout to create each file with (null: the directory's default). */
   layouts?: (Layout | null)[];
   keepOsts?: boolean;
+  /** Off Lustre: each source layout as JSON, recorded in an xattr of the copy. */
+  layoutRecords?: (string | null)[];
 }
 
 /** Byte ranges of a large file (one range, or one OST's stripes) into its (already sized) temporary file. */
@@ -69,7 +71,7 @@ export interface TaskResult {
 function runBatch(t: BatchTask, result: TaskResult): void {
   const { fsync, hash, verify, checksum, checkExisting, cancel, budget } = t;
   const options = { fsync, hash, verify, checksum, checkExisting, cancel, budget, keepOsts: t.keepOsts };
-  native.copyFiles(options, t.sources, t.destinations, t.previous, t.layouts).forEach((r, index) => {
+  native.copyFiles(options, t.sources, t.destinations, t.previous, t.layouts, t.layoutRecords).forEach((r, index) => {
     if (r.status === 'failed') result.failed.push({ index, error: r.error! });
     else {
       const { bytes, dataBytes, digest, verified } = r;
