@@ -104,7 +104,7 @@ function define(program: Command, name: 'copy' | 'sync', description: string, is
     .option('--one-file-system', 'do not cross into other file systems')
     .option('--bwlimit <rate>', 'bytes per second over the whole run (suffixes K, M, G: 1024-based)', size)
     .option('--threads <n>', 'worker threads', int)
-    .option('--max-streams <n>', 'units running at once per device/OST', int)
+    .option('--max-streams <n>', 'units running at once per OST (default 2) or device (default: --threads)', int)
     .option('--chunk-size <bytes>', 'large files are copied in chunks of this size', size)
     .addOption(
       new Option(

@@ -35,7 +35,7 @@ import type { CopyTask, TaskResult, FsyncPolicy } from '../worker/copy-task.js';
 export interface CopyOptions {
   /** Worker threads (default: max(4, cores)): small-file copies wait on metadata, not CPU. */
   threads?: number;
-  /** Units running at once on one stream (device or OST); default: one per thread. */
+  /** Units running at once on one stream: default 2 per OST on Lustre, one per thread on a device. */
   maxStreams?: number;
   /** Large files are copied in units of at most this size (default 64 MiB). */
   chunkSize?: number;
@@ -166,6 +166,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
   const [srcLustre, dstLustre] = [lustreRoot(srcRoot), lustreRoot(dstRoot)];
   // A recorded layout says where bytes were, not where they are: only Lustre sources cut by stripes.
   const plan = resolvePlanOptions({ chunkSize: o.chunkSize, stripeAware: o.stripeAware !== false && srcLustre.lustre });
+  const perOst = plan.stripeAware;
   const started = process.hrtime.bigint();
   const s: CopySummary = {
     files: 0,
@@ -355,7 +356,11 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
   };
 
   const scheduler = new StreamScheduler<WorkUnit, TaskResult>(
-    { maxRunning: threads, maxPerStream: o.maxStreams ?? Math.max(2, threads), maxQueued: threads * 4 },
+    // Per OST: at most 2 units at once by default, so that a copy never swamps one OST; and a
+    // deeper look-ahead, so that while some OSTs' queues are full the others still get work.
+    perOst
+      ? { maxRunning: threads, maxPerStream: o.maxStreams ?? 2, maxQueued: Math.max(threads * 4, 256) }
+      : { maxRunning: threads, maxPerStream: o.maxStreams ?? Math.max(2, threads), maxQueued: threads * 4 },
     (unit) => workers().run(toTask(unit)) as Promise<TaskResult>,
     (unit, result, error) => {
       const paths = unit.kind === 'batch' ? unit.files.map((f) => f.path) : [unit.entry.path];

@@ -16,7 +16,8 @@ export class StreamScheduler<U extends { stream: string }, R> {
   private readonly running = new Map<string, number>();
   private runningTotal = 0;
   private queued = 0;
-  private cursor = 0;
+  /** The stream a unit was last started on: the next search starts after it. */
+  private last: string | undefined;
   private readonly waiters: (() => void)[] = [];
   private readonly pending = new Set<Promise<void>>();
 
@@ -40,19 +41,26 @@ export class StreamScheduler<U extends { stream: string }, R> {
     while (this.pending.size > 0 || this.queued > 0) await Promise.race(this.pending);
   }
 
-  /** Starts queued units, visiting streams round-robin from where the last visit stopped. */
+  /**
+   * Starts queued units while there is room: each time on the stream with work that has the
+   * fewest units running (an idle OST before a busy one), ties broken round-robin from where the
+   * last start was, so equal streams take turns.
+   */
   private pump(): void {
     const streams = [...this.queues.keys()];
-    let idle = 0;
-    while (this.runningTotal < this.options.maxRunning && idle < streams.length) {
-      const stream = streams[this.cursor++ % streams.length]!;
-      const q = this.queues.get(stream)!;
-      if (q.length === 0 || (this.running.get(stream) ?? 0) >= this.options.maxPerStream) {
-        idle++;
-        continue;
+    while (this.runningTotal < this.options.maxRunning) {
+      let best: string | undefined;
+      let bestRunning = Infinity;
+      const from = this.last === undefined ? 0 : streams.indexOf(this.last) + 1;
+      for (let i = 0; i < streams.length; i++) {
+        const stream = streams[(from + i) % streams.length]!;
+        const running = this.running.get(stream) ?? 0;
+        if (this.queues.get(stream)!.length === 0 || running >= this.options.maxPerStream) continue;
+        if (running < bestRunning) [best, bestRunning] = [stream, running];
       }
-      idle = 0;
-      this.start(q.shift()!);
+      if (best === undefined) return;
+      this.last = best;
+      this.start(this.queues.get(best)!.shift()!);
     }
   }
 
