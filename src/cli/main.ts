@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { hashCommand } from './hash.js';
 import { transferCommands } from './transfer.js';
 import { lustreCommands } from './lustre.js';
+import { repoCommands } from './repo.js';
 import { Exit } from './exit.js';
 
 export async function main(argv = process.argv): Promise<void> {
@@ -15,6 +16,7 @@ export async function main(argv = process.argv): Promise<void> {
   hashCommand(program);
   transferCommands(program);
   lustreCommands(program);
+  repoCommands(program);
   try {
     await program.parseAsync(argv);
   } catch (err) {

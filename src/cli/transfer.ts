@@ -4,8 +4,7 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { sync } from '../engine/copy.js';
 import type { Change, CopyFailure, CopySummary, Progress } from '../engine/copy.js';
-import { Filter, parseSize, readRuleFile } from '../filter/index.js';
-import type { FilterRule } from '../filter/index.js';
+import { filterOptions, int, size } from './options.js';
 import { parseLayoutSpec } from '../layout/spec.js';
 import type { LayoutPolicy } from '../engine/lustre.js';
 import { argBytes } from './raw-argv.js';
@@ -23,7 +22,6 @@ const statusLine = (p: Progress) =>
   `${p.files} files, ${fmtBytes(p.bytes)} at ${fmtBytes(p.bytesPerSecond)}/s, ${p.skipped} skipped, ${p.failed} failed, ` +
   `${p.elapsedSeconds.toFixed(1)} s${p.etaSeconds !== undefined ? `, ETA ${p.etaSeconds.toFixed(0)} s` : ''}`;
 
-// Option parsers: a bad value is a usage error (exit 2), named by commander with the option.
 /** "[#########-----------]  45% " once the scan has sized the job, "[scanning] " before. */
 function progressBar(p: Progress): string {
   if (p.fraction === undefined) return '[scanning] ';
@@ -31,19 +29,6 @@ function progressBar(p: Progress): string {
   const filled = Math.round(p.fraction * width);
   return `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${(p.fraction * 100).toFixed(0).padStart(3)}% `;
 }
-
-const int = (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('expected a positive integer');
-  return n;
-};
-const size = (v: string) => {
-  try {
-    return parseSize(v);
-  } catch (err) {
-    throw new InvalidArgumentError((err as Error).message);
-  }
-};
 
 /** One line per OST (or MDT) stream: what each moved, at what rate; nothing off Lustre. */
 function perStream(s: CopySummary): string {
@@ -72,16 +57,6 @@ export function transferCommands(program: Command): void {
 }
 
 function define(program: Command, name: 'copy' | 'sync', description: string, isSync: boolean): void {
-  // --include/--exclude and their -from forms act in command-line order, as rsync's do.
-  const rules: FilterRule[] = [];
-  const rule = (action: FilterRule['action']) => (pattern: string) => void rules.push({ action, pattern });
-  const ruleFile = (action: FilterRule['action']) => (file: string) => {
-    try {
-      rules.push(...readRuleFile(file, action));
-    } catch (err) {
-      throw new InvalidArgumentError((err as Error).message);
-    }
-  };
   const cmd = program
     .command(name)
     .description(description)
@@ -91,16 +66,6 @@ function define(program: Command, name: 'copy' | 'sync', description: string, is
     .option('--no-hash', 'do not hash (measures the cost of hashing; incompatible with --verify)')
     .option('-c, --checksum', 'compare same-size files by content (XXH64), not by mtime')
     .option('-n, --dry-run', 'list what would change; write nothing')
-    .option(
-      '--include <pattern>',
-      'rsync-style pattern of entries to keep (repeatable; first match wins)',
-      rule('include'),
-    )
-    .option('--exclude <pattern>', 'rsync-style pattern of entries to leave out (repeatable)', rule('exclude'))
-    .option('--include-from <file>', 'include patterns, one per line', ruleFile('include'))
-    .option('--exclude-from <file>', 'exclude patterns, one per line', ruleFile('exclude'))
-    .option('--min-size <size>', 'leave out files smaller than this (suffixes K, M, G, T)', size)
-    .option('--max-size <size>', 'leave out files larger than this', size)
     .option('--one-file-system', 'do not cross into other file systems')
     .option('--bwlimit <rate>', 'bytes per second over the whole run (suffixes K, M, G: 1024-based)', size)
     .option('--threads <n>', 'worker threads', int)
@@ -125,6 +90,7 @@ function define(program: Command, name: 'copy' | 'sync', description: string, is
       'ignore Lustre layouts when cutting files: contiguous chunks in file order (for comparisons)',
     )
     .option('--json', 'JSON lines on stdout: status, change, error, summary');
+  const filterOf = filterOptions(cmd);
   if (isSync) {
     cmd
       .option('--delete', 'remove from DST what SRC does not have (excluded entries are kept)')
@@ -133,7 +99,7 @@ function define(program: Command, name: 'copy' | 'sync', description: string, is
   cmd.action(async (src: string, dst: string, opts) => {
     if (opts.verify && opts.hash === false)
       cmd.error('error: --verify needs hashing: drop --no-hash', { exitCode: Exit.usage });
-    const filter = new Filter({ rules, minSize: opts.minSize, maxSize: opts.maxSize });
+    const filter = filterOf(opts);
     const ac = new AbortController();
     let interrupts = 0;
     const onSignal = (sig: NodeJS.Signals) => {
@@ -152,7 +118,7 @@ function define(program: Command, name: 'copy' | 'sync', description: string, is
       hash: opts.hash,
       checksum: opts.checksum,
       dryRun: opts.dryRun,
-      filter: filter.isEmpty ? undefined : filter,
+      filter,
       oneFileSystem: opts.oneFileSystem,
       bwlimit: opts.bwlimit,
       threads: opts.threads,

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { native, fsConstants as C } from '../native.js';
 import type { NativeFile } from '../native.js';
-import { sameVersion, type Entry } from '../model/entry.js';
+import { entryType, sameVersion, type Entry } from '../model/entry.js';
 import { scan } from '../scan/index.js';
 import type { ScanError } from '../scan/index.js';
 import { planUnitsAsync, resolvePlanOptions } from '../plan/index.js';
@@ -71,11 +71,32 @@ export interface CopyOptions {
 export interface SyncOptions extends CopyOptions {
   /** A previous copy: files unchanged there (size, mtime, mode, owner) are hard-linked from it, not copied. */
   linkDest?: string | Buffer;
+  /**
+   * With linkDest: the caller's own test of whether a file is unchanged since the previous copy
+   * (a backup compares against its manifest); asked once per file, in scan order. A file it calls
+   * unchanged is still copied unless the previous copy matches in size, mtime, mode and owner.
+   */
+  unchanged?: (e: Entry) => boolean | Promise<boolean>;
+  /** Sees every scanned entry, in scan order, before anything is done with it. */
+  onEntry?: (e: Entry) => void;
   /** After the copy, remove what the destination holds and the source does not (filtered-out entries are kept). */
   delete?: boolean;
 }
 
 /** What a run does to one path; in a dry run, what it would do. */
+/** What became of one regular file: emitted as 'file' once it is in place. */
+export interface FileResult {
+  entry: Entry;
+  outcome: 'copied' | 'linked' | 'skipped';
+  /** XXH64 of the whole file, for files copied whole (when hashing). */
+  digest?: string;
+  /**
+   * For a file copied in units: the XXH64 of each unit's bytes, by the unit's first offset (an
+   * empty digest for a unit wholly in holes, not read); `cut` says how the file was cut.
+   */
+  units?: { cut: string; digests: Record<number, string> };
+}
+
 export interface Change {
   action: 'mkdir' | 'copy' | 'link' | 'create' | 'delete';
   path: string;
@@ -226,6 +247,10 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
       verified: boolean;
       journal: ChunkJournal;
       extents?: { offset: number; length: number }[];
+      /** How the file is cut into units (its journal's key). */
+      cut: string;
+      /** First offsets of the units that were all holes: not read, not in the journal. */
+      holes: number[];
     }
   >();
   const dirs = new ReverseSpool(); // directory paths, for their metadata at the end
@@ -236,6 +261,8 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
   const firstLink = new Map<string, Buffer>(); // dev:ino -> first path, for files with nlink > 1
   const laterLinks: { path: Buffer; target: Buffer }[] = [];
   const failedPaths = new Set<string>();
+  /** Files that may be hard-linked from linkDest (the caller's unchanged() agreed). */
+  const mayLink = new WeakSet<Entry>();
 
   const progress = (): Progress => {
     s.elapsedSeconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -304,6 +331,8 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
       verified: true,
       journal,
       extents,
+      cut: `${cut}/${plan.chunkSize}`,
+      holes: [],
     });
   };
 
@@ -349,6 +378,8 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
       renameSync(tmp, dst.path(rel));
       s.files++;
       if (o.verify && c.verified) s.verified++;
+      const digests = Object.fromEntries([...c.holes.map((h) => [h, ''] as const), ...c.journal.done]);
+      events.emit('file', { entry: e, outcome: 'copied', units: { cut: c.cut, digests } } satisfies FileResult);
     } catch (err) {
       failedPaths.add(key(rel));
       fail(rel, toErrorRecord(err));
@@ -372,6 +403,10 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
       const chunk = chunkUnit && chunked.get(key(chunkUnit.entry.path))!;
       const failed = [...results.failed];
       for (const c of results.copied) {
+        if (unit.kind === 'batch') {
+          const outcome = c.linked ? 'linked' : c.skipped ? 'skipped' : 'copied';
+          events.emit('file', { entry: unit.files[c.index]!, outcome, digest: c.digest } satisfies FileResult);
+        }
         if (c.skipped || c.linked) {
           if (c.linked) s.linked++;
           else s.skipped++;
@@ -411,7 +446,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
         ...taskBase,
         sources: unit.files.map((f) => src.path(f.path)),
         destinations: unit.files.map((f) => dst.path(f.path)),
-        previous: prev && unit.files.map((f) => prev.path(f.path)),
+        previous: prev && unit.files.map((f) => (mayLink.has(f) ? prev.path(f.path) : null)),
         ...(layouts.active
           ? { layouts: unit.files.map((f) => layouts.of(f) ?? null), keepOsts: layouts.keepOsts }
           : {}),
@@ -453,7 +488,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
 
   /** The previous copy's file, when it can stand for this one (same size, mtime, mode, owner). */
   const linkable = (e: Entry): Buffer | undefined => {
-    if (!prev) return undefined;
+    if (!prev || !mayLink.has(e)) return undefined;
     const previous = prev.path(e.path);
     try {
       const p = native.stat(previous);
@@ -471,6 +506,14 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     change(linkable(e) ? 'link' : 'copy', e.path);
   };
 
+  const isRealDir = (p: Buffer) => {
+    try {
+      return entryType(native.stat(p).mode) === 'dir';
+    } catch {
+      return true; // nothing there: mkdir makes it
+    }
+  };
+
   const sameInode = (a: Buffer, b: Buffer) => {
     try {
       const [x, y] = [native.stat(a), native.stat(b)];
@@ -483,6 +526,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
   /** Makes everything that is not regular-file data on the spot; passes on the files to copy. */
   async function* filesToCopy(entries: AsyncIterable<Entry>): AsyncGenerator<Entry> {
     for await (const e of entries) {
+      o.onEntry?.(e);
       // Full paths only for what is made here: most entries are files handed to the planner.
       const isFile = e.type === 'file';
       const from = isFile ? srcRoot : src.path(e.path);
@@ -494,6 +538,9 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
               if (!existsSync(to)) change('mkdir', e.path);
               continue;
             }
+            // Whatever stands in a directory's place (a file, or a symlink planted to lead writes
+            // elsewhere) is replaced, never followed; the root is the caller's to choose.
+            if (e.path.length > 0 && !isRealDir(to)) rmSync(to, { force: true });
             mkdirSync(to, { recursive: true, mode: 0o700 }); // tolerates a rerun; the mode is set at commit
             dirs.push(e.path);
             s.dirs++;
@@ -510,6 +557,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
             }
             s.scannedFiles++;
             s.scannedBytes += e.size;
+            if (prev && (!o.unchanged || (await o.unchanged(e)))) mayLink.add(e);
             if (o.dryRun) {
               await dryRunFile(e);
               continue;
@@ -517,6 +565,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
             if (await complete(e)) {
               s.skipped++;
               skippedBytes += e.size;
+              events.emit('file', { entry: e, outcome: 'skipped' } satisfies FileResult);
               continue;
             }
             if (e.size > plan.largeFileThreshold) {
@@ -528,6 +577,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
                 renameSync(tmp, dst.path(e.path));
                 s.linked++;
                 skippedBytes += e.size;
+                events.emit('file', { entry: e, outcome: 'linked' } satisfies FileResult);
                 continue;
               }
               startChunked(e);
@@ -575,7 +625,9 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
       if (o.signal?.aborted) break;
       if (unit.kind === 'chunk') chunkPlanned(unit);
       if (unit.kind === 'chunk' && chunkNeedsNoCopy(unit)) {
-        chunked.get(key(unit.entry.path))!.verified = false; // nothing of it was re-read in this run
+        const c = chunked.get(key(unit.entry.path))!;
+        c.verified = false; // nothing of it was re-read in this run
+        if (!c.journal.done.has(unit.offset)) c.holes.push(unit.offset);
         skippedBytes += unit.bytes;
         chunkDone(unit.entry.path, true);
         continue;

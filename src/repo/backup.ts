@@ -1,0 +1,240 @@
+// `backup`: a point-in-time snapshot of a tree into a repository on a POSIX/NAS target.
+//
+// The data goes into the snapshot's own browsable tree, unchanged files hard-linked from the
+// parent snapshot's tree (the rsync --link-dest scheme of the seed, run by the copy engine), then
+// the manifest, then the snapshot record, each durable before the next. A backup under way is
+// recorded in pending/: an interrupted one is resumed by the next backup of the same source,
+// which skips what is already in its tree. Change detection is pluggable (ChangeDetector); the
+// default compares size, mtime, ctime and inode with the parent's manifest.
+import { closeSync, existsSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { native, fsConstants as C } from '../native.js';
+import { sync, type CopySummary, type FileResult, type CopyFailure } from '../engine/copy.js';
+import type { Entry } from '../model/entry.js';
+import { ManifestCursor, ManifestWriter, toManifestEntry, type ManifestEntry } from './manifest.js';
+import { Repository, newSnapshotId, type SnapshotRecord, type SnapshotStats } from './repository.js';
+import { JsonLinesWriter, readJsonLines } from './jsonl.js';
+
+/** Decides whether a file is unchanged since the parent snapshot (then no data is read). */
+export interface ChangeDetector {
+  unchanged(e: Entry, previous: ManifestEntry | undefined): boolean | Promise<boolean>;
+}
+
+/** Size, mtime (ns), ctime (ns) and inode all equal the parent's record: the stat comparison. */
+export const statDetector: ChangeDetector = {
+  unchanged: (e, p) =>
+    p !== undefined &&
+    p.type === 'file' &&
+    p.size === e.size &&
+    p.mtimeNs === String(e.mtimeNs) &&
+    p.ctimeNs === String(e.ctimeNs) &&
+    p.ino === String(e.ino),
+};
+
+/** --checksum: same size and the same XXH64 as recorded (reads every file with a parent record). */
+export const checksumDetector: ChangeDetector = {
+  async unchanged(e, p) {
+    if (p === undefined || p.type !== 'file' || p.size !== e.size || p.hash === undefined) return false;
+    return (await native.hashFileAsync(e.path, { sparse: true })).digest === p.hash;
+  },
+};
+
+export interface BackupOptions {
+  tags?: string[];
+  filter?: { excludes(e: Entry): boolean };
+  oneFileSystem?: boolean;
+  /** Compare contents with the parent's digests instead of stat data. */
+  checksum?: boolean;
+  detector?: ChangeDetector;
+  threads?: number;
+  /** Re-read what was written from the device and compare. */
+  verify?: boolean;
+  breakLock?: boolean;
+  signal?: AbortSignal;
+  onProgress?: (summary: CopySummary) => void;
+  onError?: (failure: CopyFailure) => void;
+}
+
+export interface BackupResult {
+  /** Absent when interrupted: rerun to resume. */
+  snapshot?: SnapshotRecord;
+  failures: CopyFailure[];
+  interrupted: boolean;
+  resumed: boolean;
+}
+
+const RECORD = 20; // per scanned entry: outcome (1 byte), XXH64 hex (16), padding
+const OUTCOME = { none: 0, copied: 1, linked: 2, skipped: 3 } as const;
+
+export async function backup(repoPath: string, sourcePath: string, o: BackupOptions = {}): Promise<BackupResult> {
+  const repo = Repository.open(repoPath, true);
+  const unlock = repo.lock('backup', o.breakLock);
+  try {
+    return await run(repo, path.resolve(sourcePath), o);
+  } finally {
+    unlock();
+  }
+}
+
+async function run(repo: Repository, source: string, o: BackupOptions): Promise<BackupResult> {
+  const host = os.hostname();
+  const resumed = repo.pending().find((p) => p.source === source && p.host === host);
+  const parent = resumed
+    ? resumed.parent
+      ? repo.snapshot(resumed.parent)
+      : undefined
+    : repo
+        .snapshots()
+        .filter((s) => s.source === source && s.host === host)
+        .at(-1);
+  const id = resumed?.id ?? newSnapshotId();
+  if (!resumed) repo.writePending({ id, source, host, parent: parent?.id, started: new Date().toISOString() });
+  const tree = repo.tree(id);
+  const detector = o.detector ?? (o.checksum ? checksumDetector : statDetector);
+  const parentManifest = parent ? repo.manifestDir(parent.id) : undefined;
+
+  // Every entry in scan order goes to a spool (bounded memory); each file's outcome to a record
+  // at its position in a results file, so the manifest pass reads both in scan order.
+  const work = path.join(repo.root, 'pending', id);
+  const entries = new JsonLinesWriter(`${work}.entries`);
+  const results = openSync(`${work}.results`, 'w+');
+  const units = new Map<number, FileResult['units']>();
+  const seqOf = new WeakMap<Entry, number>();
+  let seq = 0;
+  const detectCursor = new ManifestCursor(parentManifest);
+
+  const handle = sync(source, tree, {
+    linkDest: parent ? repo.tree(parent.id) : undefined,
+    delete: true,
+    filter: o.filter,
+    oneFileSystem: o.oneFileSystem,
+    threads: o.threads,
+    verify: o.verify,
+    signal: o.signal,
+    onEntry: (e) => {
+      seqOf.set(e, seq++);
+      entries.write(entryRecord(e, source));
+    },
+    unchanged: (e) => detector.unchanged(e, detectCursor.lookup(e.path)),
+  });
+  handle.on('file', (r: FileResult) => {
+    const n = seqOf.get(r.entry)!;
+    const rec = Buffer.alloc(RECORD, 0x20);
+    rec[0] = OUTCOME[r.outcome];
+    if (r.digest) rec.write(r.digest, 1, 'latin1');
+    writeSync(results, rec, 0, RECORD, n * RECORD);
+    if (r.units) units.set(n, r.units);
+  });
+  if (o.onError) handle.on('error-record', o.onError);
+  if (o.onProgress) handle.on('progress', o.onProgress);
+  const copied = await handle.done;
+  entries.close();
+  if (copied.interrupted) {
+    closeSync(results);
+    return { failures: copied.failures, interrupted: true, resumed: !!resumed };
+  }
+
+  // The manifest, in scan order: what each entry is, and for files, the digest of their bytes.
+  const writer = new ManifestWriter(repo.manifestDir(id));
+  const parentCursor = new ManifestCursor(parentManifest);
+  const firstName = new Map<string, string>(); // dev:ino -> base64 path of the first name
+  const stats: SnapshotStats = {
+    files: 0,
+    dirs: 0,
+    others: 0,
+    bytes: 0,
+    copiedFiles: 0,
+    copiedBytes: 0,
+    unchangedFiles: 0,
+    failed: copied.failures.length,
+  };
+  const rec = Buffer.alloc(RECORD);
+  let n = 0;
+  for (const me of readJsonLines<ManifestEntry>(entries.file)) {
+    const at = n++;
+    const inTree = path.join(tree, Buffer.from(me.path, 'base64').toString('latin1'));
+    const treePath = Buffer.from(inTree, 'latin1');
+    if (me.type === 'file') {
+      const inode = `${me.dev}:${me.ino}`;
+      const first = me.nlink > 1 ? firstName.get(inode) : undefined;
+      if (first !== undefined) {
+        if (!existsSync(treePath)) continue; // its link failed: reported by the engine
+        writer.add({ ...me, link: first });
+        continue;
+      }
+      const got = readSync(results, rec, 0, RECORD, at * RECORD) === RECORD ? rec[0] : OUTCOME.none;
+      if (got === OUTCOME.none) {
+        rmSync(treePath, { force: true }); // failed: never in the snapshot, nor left from an earlier attempt
+        continue;
+      }
+      if (got === OUTCOME.linked) {
+        const p = parentCursor.lookup(Buffer.from(me.path, 'base64'));
+        if (p?.hash) me.hash = p.hash;
+        else if (p?.units) me.units = p.units;
+        else me.hash = (await native.hashFileAsync(treePath, { sparse: true })).digest;
+        stats.unchangedFiles++;
+      } else if (got === OUTCOME.skipped) {
+        // Completed by an interrupted run: its bytes are the ones hashed now, from the repository.
+        me.hash = (await native.hashFileAsync(treePath, { sparse: true })).digest;
+        stats.copiedFiles++;
+        stats.copiedBytes += me.size;
+      } else {
+        const u = units.get(at);
+        if (u) me.units = u;
+        else me.hash = rec.toString('latin1', 1, 17);
+        stats.copiedFiles++;
+        stats.copiedBytes += me.size;
+      }
+      if (me.nlink > 1) firstName.set(inode, me.path);
+      stats.files++;
+      stats.bytes += me.size;
+    } else {
+      if (me.path !== '' && !existsSync(treePath) && me.type !== 'socket') continue; // failed, reported
+      if (me.type === 'dir') stats.dirs++;
+      else stats.others++;
+    }
+    writer.add(me);
+  }
+  closeSync(results);
+  // The data before the manifest: one flush of the target's file system covers every file,
+  // link and directory of the tree (whatever the engine's fsync policy left to the kernel).
+  const root = new native.File(tree, C.O_RDONLY);
+  try {
+    root.syncfs();
+  } finally {
+    root.close();
+  }
+  const index = writer.close();
+  const snapshot: SnapshotRecord = {
+    id,
+    time: resumed?.started ?? new Date().toISOString(),
+    host,
+    source,
+    tags: o.tags ?? [],
+    ...(parent ? { parent: parent.id } : {}),
+    stats,
+    manifest: { dir: `manifests/${id}`, ...index },
+  };
+  repo.writeSnapshot(snapshot);
+  repo.removePending(id);
+  for (const f of [`${work}.entries`, `${work}.results`]) rmSync(f, { force: true });
+  return { snapshot, failures: copied.failures, interrupted: false, resumed: !!resumed };
+}
+
+/** What the manifest keeps of a scanned entry: its stat data, xattrs, symlink target. */
+function entryRecord(e: Entry, source: string): ManifestEntry {
+  const me = toManifestEntry(e);
+  const full = Buffer.concat([Buffer.from(source), e.path.length ? Buffer.from('/') : Buffer.alloc(0), e.path]);
+  try {
+    const names = native.listXattrs(full);
+    if (names.length > 0) {
+      me.xattrs = {};
+      for (const name of names) me.xattrs[name] = native.getXattr(full, name).toString('base64');
+    }
+    if (e.type === 'symlink') me.target = native.readlink(full).toString('base64');
+  } catch {
+    // gone or unreadable since the scan: the engine reports it
+  }
+  return me;
+}

@@ -1,0 +1,275 @@
+// A repository on a POSIX/NAS target (format in docs/REPOSITORY.md): its config, the writer's
+// lock, snapshot records, and where each snapshot's manifest and tree live. Everything needed to
+// restore is inside the repository; nothing here is a cache of something else.
+import { randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { StripemoverError } from '../errors.js';
+import type { ManifestIndex } from './manifest.js';
+import { syncDir, writeDurably } from './durable.js';
+
+export const FORMAT = 'stripemover-repository';
+export const VERSION = 1;
+
+export interface RepoConfig {
+  format: typeof FORMAT;
+  version: number;
+  id: string;
+  created: string;
+}
+
+export interface SnapshotStats {
+  files: number;
+  dirs: number;
+  others: number;
+  bytes: number;
+  /** Files whose data was written in this snapshot (new or changed). */
+  copiedFiles: number;
+  copiedBytes: number;
+  /** Files hard-linked from the parent snapshot: no data I/O. */
+  unchangedFiles: number;
+  /** Files that could not be read: not in the snapshot. */
+  failed: number;
+}
+
+export interface SnapshotRecord {
+  id: string;
+  /** ISO 8601, UTC. */
+  time: string;
+  host: string;
+  /** The source's absolute path (as given, resolved). */
+  source: string;
+  tags: string[];
+  parent?: string;
+  stats: SnapshotStats;
+  manifest: ManifestIndex & { dir: string };
+}
+
+/** A backup under way: written before any data, removed once its snapshot record is durable. */
+export interface PendingRecord {
+  id: string;
+  source: string;
+  host: string;
+  parent?: string;
+  started: string;
+}
+
+export function repoError(code: string, message: string, p?: string): StripemoverError {
+  return new StripemoverError(code, message, p);
+}
+
+/** Removes a directory tree of any depth (rm(1) walks by descriptor; Node's rm stops at PATH_MAX). */
+export function removeTree(dir: string): void {
+  const r = spawnSync('rm', ['-rf', '--', dir], { encoding: 'utf8' });
+  if (r.status !== 0)
+    throw repoError('REMOVE_FAILED', `could not remove ${dir}: ${r.stderr.trim() || r.error?.message}`, dir);
+}
+
+/** A snapshot id: sortable by time, unique by its random suffix. */
+export function newSnapshotId(now = new Date()): string {
+  const t = now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
+  return `${t}-${randomBytes(3).toString('hex')}`;
+}
+
+const ID = /^\d{8}T\d{6}Z-[0-9a-f]{6}$/;
+
+export class Repository {
+  private constructor(
+    readonly root: string,
+    readonly config: RepoConfig,
+  ) {}
+
+  /** Opens the repository at root, creating it when `create` is set and nothing is there. */
+  static open(root: string, create = false): Repository {
+    root = path.resolve(root);
+    const file = path.join(root, 'config.json');
+    if (!existsSync(file)) {
+      if (!create) throw repoError('REPO_NOT_FOUND', `no stripemover repository at ${root}`, root);
+      for (const d of ['snapshots', 'manifests', 'trees', 'pending'])
+        mkdirSync(path.join(root, d), { recursive: true });
+      const config: RepoConfig = {
+        format: FORMAT,
+        version: VERSION,
+        id: randomBytes(16).toString('hex'),
+        created: new Date().toISOString(),
+      };
+      writeDurably(file, JSON.stringify(config, null, 1) + '\n');
+      return new Repository(root, config);
+    }
+    const config = JSON.parse(readFileSync(file, 'utf8')) as RepoConfig;
+    if (config.format !== FORMAT) throw repoError('REPO_INVALID', `${root} is not a stripemover repository`, root);
+    if (config.version > VERSION) {
+      throw repoError(
+        'REPO_VERSION',
+        `${root} has format version ${config.version}; this stripemover reads ${VERSION}`,
+        root,
+      );
+    }
+    return new Repository(root, config);
+  }
+
+  tree(id: string): string {
+    return path.join(this.root, 'trees', checkId(id));
+  }
+
+  manifestDir(id: string): string {
+    return path.join(this.root, 'manifests', checkId(id));
+  }
+
+  // ---- the lock: one writer (backup, prune) at a time ----
+
+  private get lockFile(): string {
+    return path.join(this.root, 'lock');
+  }
+
+  /**
+   * Takes the writer's lock, or throws REPO_LOCKED naming its holder. A lock whose holder is a
+   * process of this host that no longer runs is stale: taken over when breakStale is set, and
+   * otherwise reported as such.
+   */
+  lock(operation: string, breakStale = false): () => void {
+    const me = { pid: process.pid, host: os.hostname(), operation, time: new Date().toISOString() };
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        const fd = openSync(this.lockFile, 'wx', 0o600);
+        writeSync(fd, JSON.stringify(me) + '\n');
+        fsyncSync(fd);
+        closeSync(fd);
+        return () => rmSync(this.lockFile, { force: true });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+      const holder = this.lockHolder();
+      const stale = holder !== undefined && holder.host === os.hostname() && !alive(holder.pid);
+      const who = holder
+        ? `${holder.operation} by PID ${holder.pid} on ${holder.host} since ${holder.time}`
+        : 'unknown';
+      if (!stale || !breakStale) {
+        throw repoError(
+          'REPO_LOCKED',
+          stale
+            ? `repository ${this.root} has a stale lock (${who}, no longer running): rerun with --break-lock`
+            : `repository ${this.root} is locked (${who})`,
+          this.lockFile,
+        );
+      }
+      rmSync(this.lockFile, { force: true });
+    }
+    throw repoError('REPO_LOCKED', `repository ${this.root}: could not take the lock`, this.lockFile);
+  }
+
+  lockHolder(): { pid: number; host: string; operation: string; time: string } | undefined {
+    try {
+      return JSON.parse(readFileSync(this.lockFile, 'utf8'));
+    } catch {
+      return undefined;
+    }
+  }
+
+  // ---- snapshots ----
+
+  /** Every snapshot record, oldest first. A damaged record is reported, never skipped silently. */
+  snapshots(): SnapshotRecord[] {
+    const dir = path.join(this.root, 'snapshots');
+    return readdirSync(dir)
+      .filter((f) => f.endsWith('.json'))
+      .sort()
+      .map((f) => this.snapshot(f.slice(0, -5)));
+  }
+
+  snapshot(id: string): SnapshotRecord {
+    const file = path.join(this.root, 'snapshots', `${checkId(id)}.json`);
+    try {
+      return JSON.parse(readFileSync(file, 'utf8')) as SnapshotRecord;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+        throw repoError('SNAPSHOT_NOT_FOUND', `no snapshot ${id} in ${this.root}`, file);
+      throw repoError('SNAPSHOT_INVALID', `snapshot record ${file} is unreadable: ${(err as Error).message}`, file);
+    }
+  }
+
+  /** A snapshot by id, unique id prefix, or 'latest' (of a source, if given). */
+  resolve(ref: string, source?: string): SnapshotRecord {
+    const all = this.snapshots().filter((s) => source === undefined || s.source === source);
+    if (ref === 'latest') {
+      const last = all.at(-1);
+      if (!last) throw repoError('SNAPSHOT_NOT_FOUND', `no snapshot in ${this.root}${source ? ` of ${source}` : ''}`);
+      return last;
+    }
+    const found = all.filter((s) => s.id.startsWith(ref) || s.id.endsWith(ref));
+    if (found.length !== 1) {
+      throw repoError('SNAPSHOT_NOT_FOUND', `${found.length === 0 ? 'no' : 'more than one'} snapshot matches '${ref}'`);
+    }
+    return found[0]!;
+  }
+
+  /** The last step of a backup: once this is durable, the snapshot exists. */
+  writeSnapshot(record: SnapshotRecord): void {
+    writeDurably(
+      path.join(this.root, 'snapshots', `${checkId(record.id)}.json`),
+      JSON.stringify(record, null, 1) + '\n',
+    );
+  }
+
+  /** The first step of removing a snapshot: once this is durable, it is gone. */
+  removeSnapshotRecord(id: string): void {
+    rmSync(path.join(this.root, 'snapshots', `${checkId(id)}.json`), { force: true });
+    syncDir(path.join(this.root, 'snapshots'));
+  }
+
+  // ---- backups under way ----
+
+  pending(): PendingRecord[] {
+    const dir = path.join(this.root, 'pending');
+    return readdirSync(dir)
+      .filter((f) => f.endsWith('.json'))
+      .map((f) => JSON.parse(readFileSync(path.join(dir, f), 'utf8')) as PendingRecord);
+  }
+
+  writePending(p: PendingRecord): void {
+    writeDurably(path.join(this.root, 'pending', `${checkId(p.id)}.json`), JSON.stringify(p) + '\n');
+  }
+
+  removePending(id: string): void {
+    rmSync(path.join(this.root, 'pending', `${checkId(id)}.json`), { force: true });
+  }
+
+  /** Trees and manifests that no snapshot record or backup under way accounts for. */
+  orphans(): string[] {
+    const known = new Set([...this.snapshots().map((s) => s.id), ...this.pending().map((p) => p.id)]);
+    return ['trees', 'manifests'].flatMap((d) =>
+      readdirSync(path.join(this.root, d))
+        .filter((id) => ID.test(id) && !known.has(id))
+        .map((id) => path.join(this.root, d, id)),
+    );
+  }
+}
+
+function checkId(id: string): string {
+  if (!ID.test(id)) throw repoError('SNAPSHOT_INVALID', `'${id}' is not a snapshot id`);
+  return id;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -1,0 +1,115 @@
+// `restore`: a snapshot, or the paths and globs chosen in it, back to any directory. The copy
+// engine moves the bytes from the snapshot's tree (metadata, hard links, holes, xattrs, and on a
+// Lustre destination the recorded layouts come with them); every restored file is then checked
+// against the manifest's digests, and one that does not match is removed and reported. The
+// manifest is read first and refused whole if any path in it could lead outside the destination.
+import { rmSync } from 'node:fs';
+import path from 'node:path';
+import { copy, type CopyFailure, type CopySummary, type FileResult } from '../engine/copy.js';
+import { wildmatch } from '../filter/rules.js';
+import type { Entry } from '../model/entry.js';
+import { displayPath } from '../errors.js';
+import { mismatch } from './digests.js';
+import { readManifest, type ManifestEntry } from './manifest.js';
+import { Repository, type SnapshotRecord } from './repository.js';
+
+export interface RestoreOptions {
+  /** Paths or globs (rsync wildmatch, `**` crosses '/') inside the snapshot; default everything. */
+  paths?: string[];
+  dryRun?: boolean;
+  threads?: number;
+  signal?: AbortSignal;
+  onProgress?: (p: CopySummary) => void;
+  onError?: (f: CopyFailure) => void;
+  onChange?: (c: { action: string; path: string }) => void;
+}
+
+export interface RestoreResult {
+  snapshot: SnapshotRecord;
+  summary: CopySummary;
+  /** Files refused because their bytes do not match the manifest (removed from the destination). */
+  failures: CopyFailure[];
+}
+
+/** Whether a path is chosen: it matches, is below a match, or is a directory above one. */
+export function selection(patterns: string[] | undefined): ((p: Buffer, isDir: boolean) => boolean) | undefined {
+  if (!patterns || patterns.length === 0) return undefined;
+  const globs = patterns.map((p) => p.replace(/^\/+|\/+$/g, ''));
+  return (p, isDir) => {
+    const text = p.toString('latin1');
+    if (text === '') return true;
+    return globs.some((g) => {
+      if (wildmatch(g, text)) return true;
+      // Below a chosen path: every prefix of the path that ends a component.
+      for (let i = text.indexOf('/'); i >= 0; i = text.indexOf('/', i + 1))
+        if (wildmatch(g, text.slice(0, i))) return true;
+      // A directory above what may match: its components match the pattern's first ones.
+      if (!isDir) return false;
+      const gp = g.split('/');
+      const tp = text.split('/');
+      if (gp.some((c) => c.includes('**'))) return true;
+      return tp.length < gp.length && tp.every((c, i) => wildmatch(gp[i]!, c));
+    });
+  };
+}
+
+export async function restore(
+  repoPath: string,
+  ref: string,
+  target: string,
+  o: RestoreOptions = {},
+): Promise<RestoreResult> {
+  const repo = Repository.open(repoPath);
+  const snapshot = repo.resolve(ref);
+  const chosen = selection(o.paths);
+  // The files of the selection, by path. Reading the whole manifest first also refuses a
+  // damaged or hostile one before anything is written.
+  const files = new Map<string, ManifestEntry>();
+  // Hard links: a later name restored without its first name carries the first name's digest.
+  const leaders = new Map<string, ManifestEntry>();
+  for (const e of readManifest(repo.manifestDir(snapshot.id))) {
+    if (e.type !== 'file') continue;
+    if (e.link === undefined && e.nlink > 1) leaders.set(e.path, e);
+    if (chosen && !chosen(Buffer.from(e.path, 'base64'), false)) continue;
+    const leader = e.link === undefined ? e : leaders.get(e.link);
+    if (leader) files.set(e.path, { ...e, hash: leader.hash, units: leader.units });
+  }
+  const failures: CopyFailure[] = [];
+  const refuse = (e: Entry, code: string, message: string) => {
+    const shown = displayPath(Buffer.concat([Buffer.from(path.resolve(target) + '/'), e.path]));
+    rmSync(Buffer.concat([Buffer.from(path.resolve(target) + '/'), e.path]), { force: true });
+    const failure = { path: shown, error: { code, message: `${shown}: ${message}` } };
+    failures.push(failure);
+    o.onError?.(failure);
+  };
+  const checks: Promise<void>[] = [];
+  const handle = copy(repo.tree(snapshot.id), target, {
+    filter: chosen ? { excludes: (e: Entry) => !chosen(e.path, e.type === 'dir') } : undefined,
+    // A file already there is trusted only if its contents match (then checked below anyway).
+    checksum: true,
+    dryRun: o.dryRun,
+    threads: o.threads,
+    signal: o.signal,
+  });
+  handle.on('file', (r: FileResult) => {
+    const want = files.get(r.entry.path.toString('base64'));
+    if (!want) return refuse(r.entry, 'NOT_IN_MANIFEST', 'in the snapshot tree but not in its manifest: not restored');
+    const restored = Buffer.concat([Buffer.from(path.resolve(target) + '/'), r.entry.path]);
+    // The engine's digest is of the bytes it copied: compare when it hashed the file the same way.
+    if (r.digest !== undefined && want.hash !== undefined) {
+      if (r.digest !== want.hash) refuse(r.entry, 'DIGEST_MISMATCH', `XXH64 ${r.digest}, manifest ${want.hash}`);
+      return;
+    }
+    checks.push(
+      mismatch(restored, want).then((why) => {
+        if (why) refuse(r.entry, 'DIGEST_MISMATCH', why);
+      }),
+    );
+  });
+  if (o.onError) handle.on('error-record', o.onError);
+  if (o.onProgress) handle.on('progress', o.onProgress);
+  if (o.onChange) handle.on('change', o.onChange);
+  const summary = await handle.done;
+  await Promise.all(checks);
+  return { snapshot, summary, failures: [...summary.failures, ...failures] };
+}

@@ -1,0 +1,367 @@
+// Backups: a full backup and three incrementals with adds, changes, deletes and renames, each
+// snapshot restored and compared with a copy of the tree kept as it was at that time (by the
+// independent describeTree, never by the tool's digests); interruption of backup and prune by
+// kill -9; a corrupted data file; a hostile manifest; a symlink planted in the destination;
+// the lock; verify subsets; diff; retention; the configuration's precedence.
+import t, { type Test } from 'tap';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import {
+  appendFileSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import { shmDir, isRoot, pseudoRandom } from './helpers/fixtures.js';
+import { describeTree } from './helpers/tree.js';
+import { native } from '../src/native.js';
+import { backup } from '../src/repo/backup.js';
+import { restore } from '../src/repo/restore.js';
+import { verify, subsetOf } from '../src/repo/verify.js';
+import { prune } from '../src/repo/prune.js';
+import { diffSnapshots } from '../src/repo/diff.js';
+import { applyRetention } from '../src/repo/retention.js';
+import { loadConfig } from '../src/repo/config.js';
+import { Repository } from '../src/repo/repository.js';
+import { readIndex, readManifest } from '../src/repo/manifest.js';
+
+const MiB = 1 << 20;
+const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'stripemover.js');
+const odd = Buffer.from([0x6e, 0xe9, 0x0a, 0x66]); // 'n', invalid UTF-8, newline, 'f'
+
+/** The first state of the tree: every kind of entry the format must carry. */
+function makeTree(root: string): void {
+  mkdirSync(`${root}/docs/deep/er`, { recursive: true });
+  mkdirSync(`${root}/empty`);
+  for (let i = 0; i < 40; i++) writeFileSync(`${root}/docs/f${i}.txt`, pseudoRandom(1 + i * 997, i));
+  writeFileSync(`${root}/docs/deep/er/leaf`, 'leaf');
+  writeFileSync(Buffer.concat([Buffer.from(`${root}/`), odd]), 'bytes, not a string');
+  linkSync(`${root}/docs/f1.txt`, `${root}/hardlink`);
+  symlinkSync('docs/f2.txt', `${root}/symlink`);
+  symlinkSync('/nonexistent/target', `${root}/dangling`);
+  execFileSync('mkfifo', [`${root}/fifo`]);
+  native.setXattr(`${root}/docs/f3.txt`, 'user.project', 'p42');
+  if (isRoot) execFileSync('setfacl', ['-m', 'u:1234:r', `${root}/docs/f4.txt`]);
+  writeFileSync(`${root}/big`, pseudoRandom(70 * MiB + 3, 99)); // more than one 64 MiB unit
+  execFileSync('truncate', ['-s', '1G', `${root}/sparse`]);
+  execFileSync('dd', ['if=/dev/urandom', `of=${root}/sparse`, 'bs=64K', 'count=2', 'seek=100', 'conv=notrunc'], {
+    stdio: 'ignore',
+  });
+}
+
+const keep = (src: string, dst: string) => execFileSync('cp', ['-a', src, dst]);
+const same = (t: Test, a: string, b: string, what: string) =>
+  t.same(describeTree(a, { xattrs: true }), describeTree(b, { xattrs: true }), what);
+
+t.test('a full backup and 3 incrementals; every snapshot restores exactly', async (t) => {
+  const dir = shmDir(t);
+  const [src, repo] = [`${dir}/src`, `${dir}/repo`];
+  makeTree(src);
+  const states: string[] = [];
+  const ids: string[] = [];
+  const snap = async (tags: string[]) => {
+    const r = await backup(repo, src, { tags });
+    t.equal(r.failures.length, 0, JSON.stringify(r.failures));
+    ids.push(r.snapshot!.id);
+    states.push(`${dir}/state${states.length}`);
+    keep(src, states.at(-1)!);
+    return r.snapshot!;
+  };
+  const full = await snap(['full']);
+  t.equal(full.parent, undefined, 'the first is full');
+  t.equal(full.stats.unchangedFiles, 0);
+
+  // 1: adds and changes.
+  writeFileSync(`${src}/docs/new.txt`, 'new');
+  appendFileSync(`${src}/docs/f5.txt`, 'changed');
+  const i1 = await snap(['i1']);
+  t.equal(i1.parent, full.id);
+  t.equal(i1.stats.copiedFiles, 2, 'only the new and the changed file are copied');
+  t.equal(
+    statSync(`${repo}/trees/${i1.id}/big`).ino,
+    statSync(`${repo}/trees/${full.id}/big`).ino,
+    'an unchanged file is a hard link into the parent snapshot: no data written',
+  );
+  // 2: deletes and renames (a rename is a new path: the inode is the same, so is its data).
+  rmSync(`${src}/docs/f6.txt`);
+  rmSync(`${src}/docs/deep`, { recursive: true });
+  renameSync(`${src}/docs/f7.txt`, `${src}/docs/f7-renamed.txt`);
+  await snap(['i2']);
+  // 3: a change that keeps size and mtime (only ctime tells) and a metadata-only change.
+  const f8 = `${src}/docs/f8.txt`;
+  const before = statSync(f8, { bigint: true });
+  const data = readFileSync(f8);
+  data[0] = data[0]! ^ 0xff;
+  writeFileSync(f8, data);
+  native.setTimes(f8, before.atimeNs, before.mtimeNs);
+  execFileSync('chmod', ['600', `${src}/docs/f9.txt`]);
+  const i3 = await snap(['i3']);
+  t.equal(i3.stats.copiedFiles, 2, 'same size and mtime but a new ctime: copied');
+
+  for (const [k, id] of ids.entries()) {
+    const out = `${dir}/restore${k}`;
+    const r = await restore(repo, id, out);
+    t.equal(r.failures.length, 0, JSON.stringify(r.failures));
+    same(t, out, states[k]!, `snapshot ${k} restores to the tree as it was then`);
+  }
+  t.equal(statSync(`${dir}/restore0/sparse`).blocks * 512 < 1 << 20, true, 'holes stay holes');
+  const v = await verify(repo, { readData: true });
+  t.same(v.problems, []);
+  t.equal(v.snapshots, 4);
+
+  // Partial restore of paths and globs.
+  const part = `${dir}/part`;
+  await restore(repo, ids[3]!, part, { paths: ['docs/f1*.txt', 'symlink'] });
+  const names = describeTree(part).map((d) => d.path);
+  t.ok(names.includes('docs/f10.txt') && names.includes('symlink') && !names.includes('big'), 'only what was chosen');
+
+  // diff between the first and the last snapshot.
+  const changes: string[] = [];
+  for await (const c of diffSnapshots(repo, ids[0]!, ids[3]!)) changes.push(`${c.change} ${c.path.toString('latin1')}`);
+  for (const want of [
+    'added docs/new.txt',
+    'removed docs/f6.txt',
+    'changed docs/f5.txt',
+    'changed docs/f8.txt',
+    'changed docs/f9.txt',
+    'removed docs/deep/er/leaf',
+    'added docs/f7-renamed.txt',
+  ]) {
+    t.ok(changes.includes(want), want);
+  }
+  t.notOk(
+    changes.some((c) => c.endsWith(' big')),
+    'unchanged: not listed',
+  );
+});
+
+t.test('kill -9 during backup and during prune; rerun; verify comes out clean', async (t) => {
+  const dir = shmDir(t);
+  const [src, repo] = [`${dir}/src`, `${dir}/repo`];
+  makeTree(src);
+  for (let i = 0; i < 600; i++) writeFileSync(`${src}/docs/many${i}`, pseudoRandom(3000, i));
+  let killed = 0;
+  let sawStale = false;
+  for (const delay of [300, 700, 1200, 1800]) {
+    // Each run takes over the lock the previous killed one left, and resumes its backup.
+    const child = spawn(process.execPath, [bin, 'backup', '--break-lock', '-r', repo, src], { stdio: 'ignore' });
+    const code = await new Promise<number | null>((resolve) => {
+      const timer = setTimeout(() => child.kill('SIGKILL'), delay);
+      child.on('exit', (c) => (clearTimeout(timer), resolve(c)));
+    });
+    if (code === null) killed++;
+    if (!sawStale && existsSync(`${repo}/lock`)) {
+      sawStale = true;
+      const r = spawnSync(process.execPath, [bin, 'backup', '-r', repo, src], { encoding: 'utf8' });
+      t.equal(r.status, 1, 'a killed run leaves its lock: the next run without --break-lock stops');
+      t.match(r.stderr, /stale lock .*--break-lock/);
+    }
+  }
+  t.ok(killed >= 1, `${killed} backups killed`);
+  const done = spawnSync(process.execPath, [bin, 'backup', '--break-lock', '-r', repo, src], { encoding: 'utf8' });
+  t.equal(done.status, 0, done.stderr);
+  const snaps = Repository.open(repo).snapshots();
+  t.ok(snaps.length >= 1);
+  t.same((await verify(repo, { readData: true })).problems, [], 'no snapshot references missing data');
+  const out = `${dir}/out`;
+  await restore(repo, 'latest', out);
+  same(t, out, src, 'the resumed snapshot restores the tree');
+
+  // Three more snapshots, then a prune killed midway; rerun.
+  for (let i = 0; i < 3; i++) {
+    appendFileSync(`${src}/docs/f${i}.txt`, `v${i}`);
+    spawnSync(process.execPath, [bin, 'backup', '-r', repo, src]);
+  }
+  const child = spawn(process.execPath, [bin, 'prune', '-r', repo, '--keep-last', '1'], { stdio: 'ignore' });
+  setTimeout(() => child.kill('SIGKILL'), 150);
+  await new Promise((r) => child.on('exit', r));
+  const again = spawnSync(process.execPath, [bin, 'prune', '--break-lock', '-r', repo, '--keep-last', '1'], {
+    encoding: 'utf8',
+  });
+  t.equal(again.status, 0, again.stderr);
+  t.equal(Repository.open(repo).snapshots().length, 1, 'one snapshot left');
+  t.same(Repository.open(repo).orphans(), [], 'nothing left behind');
+  t.same((await verify(repo, { readData: true })).problems, []);
+  await restore(repo, 'latest', `${dir}/out2`);
+  same(t, `${dir}/out2`, src, 'the kept snapshot still restores');
+});
+
+t.test('a corrupted data file: verify names it; restore refuses it and restores the rest', async (t) => {
+  const dir = shmDir(t);
+  const [src, repo] = [`${dir}/src`, `${dir}/repo`];
+  makeTree(src);
+  const { snapshot } = await backup(repo, src);
+  const victim = `${repo}/trees/${snapshot!.id}/docs/f11.txt`;
+  const bytes = readFileSync(victim);
+  bytes[5] = bytes[5]! ^ 1;
+  writeFileSync(victim, bytes); // same size: only reading the data finds it
+  t.same((await verify(repo)).problems, [], 'structure alone cannot see it');
+  const v = await verify(repo, { readData: true });
+  t.equal(v.problems.length, 1);
+  t.match(v.problems[0], { path: 'docs/f11.txt', problem: /data damaged: XXH64/ });
+  const cli = spawnSync(process.execPath, [bin, 'verify', '--read-data', '-r', repo], { encoding: 'utf8' });
+  t.equal(cli.status, 1);
+  t.match(cli.stderr, /docs\/f11\.txt: data damaged/);
+  const out = `${dir}/out`;
+  const r = await restore(repo, 'latest', out);
+  t.equal(r.failures.length, 1);
+  t.match(r.failures[0], { error: { code: 'DIGEST_MISMATCH' } });
+  t.notOk(existsSync(`${out}/docs/f11.txt`), 'the damaged file is not left in place');
+  t.equal(
+    readFileSync(`${out}/docs/f12.txt`).equals(readFileSync(`${src}/docs/f12.txt`)),
+    true,
+    'the rest is restored',
+  );
+});
+
+t.test('a hostile manifest is refused; a symlink planted in the destination is not followed', async (t) => {
+  const dir = shmDir(t);
+  const [src, repo] = [`${dir}/src`, `${dir}/repo`];
+  mkdirSync(`${src}/d`, { recursive: true });
+  writeFileSync(`${src}/d/x`, 'x');
+  const { snapshot } = await backup(repo, src);
+  const id = snapshot!.id;
+  // Rewrite the manifest so that it is well-formed, with valid digests, but names ../../escape.
+  const mdir = `${repo}/manifests/${id}`;
+  const entries = [...readManifest(mdir)];
+  entries.push({ ...entries.at(-1)!, path: Buffer.from('../../escape').toString('base64') });
+  const data = gzipSync(entries.map((e) => JSON.stringify(e)).join('\n') + '\n');
+  const index = readIndex(mdir);
+  writeFileSync(`${mdir}/000000.jsonl.gz`, data);
+  index.chunks = [
+    { file: '000000.jsonl.gz', entries: entries.length, xxh64: new native.Xxh64().update(data).digest() },
+  ];
+  writeFileSync(`${mdir}/index.json`, JSON.stringify(index));
+  await t.rejects(restore(repo, id, `${dir}/out`), { code: 'MANIFEST_INVALID', message: /'\.\.' component/ });
+  t.notOk(existsSync(`${dir}/out`), 'nothing written');
+  t.match((await verify(repo)).problems[0], { problem: /refused entry path/ });
+
+  // A clean repository, and a destination where d is a symlink planted to lead elsewhere.
+  const repo2 = `${dir}/repo2`;
+  await backup(repo2, src);
+  mkdirSync(`${dir}/elsewhere`);
+  mkdirSync(`${dir}/out2`);
+  symlinkSync(`${dir}/elsewhere`, `${dir}/out2/d`);
+  const r = await restore(repo2, 'latest', `${dir}/out2`);
+  t.equal(r.failures.length, 0);
+  t.ok(
+    statSync(`${dir}/out2/d`).isDirectory() && !native.stat(`${dir}/out2/d`).mode.toString(8).startsWith('12'),
+    'd is a directory now',
+  );
+  t.notOk(existsSync(`${dir}/elsewhere/x`), 'nothing was written through the symlink');
+});
+
+t.test('one writer at a time; a stale lock is named and broken on request', async (t) => {
+  const dir = shmDir(t);
+  const repo = Repository.open(`${dir}/repo`, true);
+  const unlock = repo.lock('test');
+  t.throws(() => repo.lock('backup'), { code: 'REPO_LOCKED', message: /locked \(test by PID \d+/ });
+  unlock();
+  writeFileSync(
+    `${dir}/repo/lock`,
+    JSON.stringify({ pid: 999999999, host: (await import('node:os')).hostname(), operation: 'backup', time: 'then' }),
+  );
+  t.throws(() => repo.lock('backup'), { code: 'REPO_LOCKED', message: /stale lock/ });
+  const u = repo.lock('backup', true);
+  u();
+});
+
+t.test('verify subsets cover every file exactly once over n/m', async (t) => {
+  const paths = Array.from({ length: 2000 }, (_, i) => Buffer.from(`dir/file${i}`));
+  const parts = [1, 2, 3, 4, 5, 6, 7].map((n) => subsetOf(`${n}/7`));
+  t.ok(
+    paths.every((p) => parts.filter((f) => f(p)).length === 1),
+    'each path in exactly one of 1/7 .. 7/7',
+  );
+  const five = paths.filter(subsetOf('5%')).length;
+  t.ok(five > 60 && five < 140, `5% of 2000 is about 100 (${five})`);
+  for (const bad of ['0/7', '8/7', '7', '0%', '101%', 'x']) t.throws(() => subsetOf(bad), RangeError, bad);
+});
+
+t.test('retention: keep-last/daily/weekly/monthly/yearly as restic keeps them', async (t) => {
+  // One snapshot a day at 02:00 for 400 days, and an extra one on the last day.
+  const snaps = Array.from({ length: 400 }, (_, i) => ({
+    id: `s${i}`,
+    time: new Date(Date.UTC(2025, 0, 1 + i, 2)).toISOString(),
+  }));
+  snaps.push({ id: 'extra', time: new Date(Date.UTC(2025, 0, 400, 14)).toISOString() });
+  const { keep, remove } = applyRetention(snaps, { daily: 7, weekly: 4, monthly: 12 });
+  t.equal(keep.length + remove.length, snaps.length);
+  t.same(
+    keep.slice(0, 7).map((s) => s.time.slice(0, 10)),
+    Array.from({ length: 7 }, (_, i) => new Date(Date.UTC(2025, 0, 400 - i)).toISOString().slice(0, 10)),
+  );
+  t.equal(keep[0]!.id, 'extra', 'the newest of a day is the one kept');
+  t.notOk(
+    keep.some((s) => s.id === 's399'),
+    'an older one of the same day goes',
+  );
+  const months = new Set(keep.map((s) => s.time.slice(0, 7)));
+  t.equal(months.size, 12, 'twelve months represented');
+  t.equal(applyRetention(snaps, { last: 3 }).keep.length, 3);
+  t.equal(applyRetention(snaps, { yearly: 5 }).keep.length, 2, 'two years have snapshots');
+  t.equal(applyRetention(snaps, {}).remove.length, 0, 'an empty policy removes nothing');
+  t.throws(() => applyRetention(snaps, { daily: -1 }), RangeError);
+  // ISO weeks: 2024-12-30 (Monday) is in 2025-W01; 2021-01-03 (Sunday) in 2020-W53.
+  const w = applyRetention(
+    [
+      { id: 'a', time: '2024-12-30T01:00:00Z' },
+      { id: 'b', time: '2025-01-05T01:00:00Z' },
+      { id: 'c', time: '2021-01-03T01:00:00Z' },
+      { id: 'd', time: '2020-12-28T01:00:00Z' },
+    ],
+    { weekly: 10 },
+  );
+  t.same(
+    w.keep.map((s) => s.id),
+    ['b', 'c'],
+  );
+  t.throws(() => prune(`${shmDir(t)}/none`, {}), { message: /at least one --keep/ });
+});
+
+t.test('configuration: tiers, and flags over environment over file', async (t) => {
+  const dir = shmDir(t);
+  const file = `${dir}/conf.json`;
+  writeFileSync(
+    file,
+    JSON.stringify({
+      repository: 'repo-from-file',
+      tiers: {
+        scratch: { sources: [`${dir}/scratch`], backup: false },
+        home: { sources: [`${dir}/home`], exclude: ['*.tmp'], retention: { daily: 7 } },
+      },
+    }),
+  );
+  const c = loadConfig(file);
+  t.equal(c.repository, `${dir}/repo-from-file`, 'relative to the config file');
+  t.same(
+    c.jobs(undefined, undefined).map((j) => [j.source, j.tags]),
+    [[`${dir}/home`, ['tier:home']]],
+    'scratch is never backed up',
+  );
+  t.throws(() => c.jobs(`${dir}/scratch`, undefined), /never backed up/);
+  t.same(c.retention('home'), { daily: 7 });
+  t.ok(c.jobs(`${dir}/home`, undefined)[0]!.filter!.excludes({ path: Buffer.from('a.tmp'), type: 'file', size: 1 }));
+
+  mkdirSync(`${dir}/home`);
+  writeFileSync(`${dir}/home/keep.txt`, 'k');
+  writeFileSync(`${dir}/home/drop.tmp`, 'd');
+  const env = { ...process.env, STRIPEMOVER_CONFIG: file, STRIPEMOVER_REPO: `${dir}/repo-from-env` };
+  const r = spawnSync(process.execPath, [bin, 'backup'], { env, encoding: 'utf8' });
+  t.equal(r.status, 0, r.stderr);
+  t.ok(existsSync(`${dir}/repo-from-env/config.json`), 'the environment overrides the file');
+  const s = Repository.open(`${dir}/repo-from-env`).snapshots()[0]!;
+  t.same(s.tags, ['tier:home']);
+  t.notOk(existsSync(`${dir}/repo-from-env/trees/${s.id}/drop.tmp`), "the tier's excludes apply");
+  const f = spawnSync(process.execPath, [bin, 'snapshots', '-r', `${dir}/repo-from-flag`], { env, encoding: 'utf8' });
+  t.match(f.stderr, /no stripemover repository at .*repo-from-flag/, 'the flag overrides the environment');
+  t.equal(f.status, 1);
+});
