@@ -88,8 +88,11 @@ async function run(repo: Repository, source: string, o: BackupOptions): Promise<
         .snapshots()
         .filter((s) => s.source === source && s.host === host)
         .at(-1);
-  const id = resumed?.id ?? newSnapshotId();
-  if (!resumed) repo.writePending({ id, source, host, parent: parent?.id, started: new Date().toISOString() });
+  const now = new Date();
+  const id = resumed?.id ?? newSnapshotId(now);
+  // The snapshot's time is when its first run started: the point in time it stands for.
+  const started = resumed?.started ?? now.toISOString();
+  if (!resumed) repo.writePending({ id, source, host, parent: parent?.id, started });
   const tree = repo.tree(id);
   const detector = o.detector ?? (o.checksum ? checksumDetector : statDetector);
   const parentManifest = parent ? repo.manifestDir(parent.id) : undefined;
@@ -208,7 +211,7 @@ async function run(repo: Repository, source: string, o: BackupOptions): Promise<
   const index = writer.close();
   const snapshot: SnapshotRecord = {
     id,
-    time: resumed?.started ?? new Date().toISOString(),
+    time: started,
     host,
     source,
     tags: o.tags ?? [],

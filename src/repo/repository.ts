@@ -77,16 +77,12 @@ export function removeTree(dir: string): void {
     throw repoError('REMOVE_FAILED', `could not remove ${dir}: ${r.stderr.trim() || r.error?.message}`, dir);
 }
 
-/** A snapshot id: sortable by time, unique by its random suffix. */
+/** A snapshot id: its time to the millisecond (so ids sort by time), a random suffix for uniqueness. */
 export function newSnapshotId(now = new Date()): string {
-  const t = now
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d+Z$/, 'Z');
-  return `${t}-${randomBytes(3).toString('hex')}`;
+  return `${now.toISOString().replace(/[-:.]/g, '')}-${randomBytes(3).toString('hex')}`;
 }
 
-const ID = /^\d{8}T\d{6}Z-[0-9a-f]{6}$/;
+const ID = /^\d{8}T\d{9}Z-[0-9a-f]{6}$/;
 
 export class Repository {
   private constructor(
@@ -183,13 +179,13 @@ export class Repository {
 
   // ---- snapshots ----
 
-  /** Every snapshot record, oldest first. A damaged record is reported, never skipped silently. */
+  /** Every snapshot record, oldest first (by time, then id). A damaged record is reported, never skipped. */
   snapshots(): SnapshotRecord[] {
     const dir = path.join(this.root, 'snapshots');
     return readdirSync(dir)
       .filter((f) => f.endsWith('.json'))
-      .sort()
-      .map((f) => this.snapshot(f.slice(0, -5)));
+      .map((f) => this.snapshot(f.slice(0, -5)))
+      .sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : a.id < b.id ? -1 : 1));
   }
 
   snapshot(id: string): SnapshotRecord {
