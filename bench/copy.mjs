@@ -5,7 +5,6 @@
 // tree against rsync. Wall time and peak RSS (GNU time %M) per tool; medians and ratios as
 // Markdown tables, with the project's targets marked met or missed.
 import { spawnSync, execFileSync } from 'node:child_process';
-import { randomFillSync } from 'node:crypto';
 import {
   closeSync,
   existsSync,
@@ -17,14 +16,25 @@ import {
   rmdirSync,
   statSync,
   statfsSync,
-  writeFileSync,
   writeSync,
 } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { GiB, MiB, dropCaches, run, have, median, table, gbps } from './lib.mjs';
+import {
+  GiB,
+  MiB,
+  dropCaches,
+  run,
+  have,
+  median,
+  table,
+  gbps,
+  cachedDataSet,
+  makeSmallTree,
+  sharedRandomBlock,
+} from './lib.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.dirname(here);
@@ -57,41 +67,8 @@ const smallCount = Math.max(100, Math.round(100_000 * scale));
 const PER_DIR = 100;
 const PIECE = 8 * MiB;
 
-/** A small seeded PRNG (mulberry32), so the small tree is the same on every machine. */
-function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-
-let block; // 64 MiB of random bytes, made once per run if a data set has to be written
-const randomBlock = () => (block ??= randomFillSync(Buffer.allocUnsafe(64 * MiB)));
-
-/** Makes dir with make() unless a marker beside it says the same spec was completely written. */
-function cached(name, spec, make) {
-  const dir = path.join(dataRoot, name);
-  const marker = `${dir}.done`; // beside the tree, not in it: the tools would copy it
-  try {
-    if (readFileSync(marker, 'utf8') === JSON.stringify(spec) && existsSync(dir)) return dir;
-  } catch {
-    // no marker: (re)make it
-  }
-  rmSync(marker, { force: true });
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
-  const t0 = Date.now();
-  console.error(`creating ${path.relative(repo, dir)} (written once and reused)`);
-  make(dir);
-  execFileSync('sync');
-  writeFileSync(marker, JSON.stringify(spec));
-  console.error(`  done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-  return dir;
-}
+const randomBlock = sharedRandomBlock;
+const cached = (name, spec, make) => cachedDataSet(path.join(dataRoot, name), spec, make);
 
 function makeBig(dir) {
   const b = randomBlock();
@@ -111,17 +88,7 @@ function makeBig(dir) {
   }
 }
 
-function makeSmall(dir) {
-  const b = randomBlock();
-  const rand = prng(20260101);
-  for (let i = 0; i < smallCount; i++) {
-    const d = path.join(dir, `d${String(Math.floor(i / PER_DIR)).padStart(4, '0')}`);
-    if (i % PER_DIR === 0) mkdirSync(d);
-    const size = 1024 + Math.floor(rand() * (64 * 1024 - 1024 + 1)); // 1 KiB to 64 KiB
-    const off = Math.floor(rand() * (b.length - size));
-    writeFileSync(path.join(d, `f${String(i % PER_DIR).padStart(2, '0')}.bin`), b.subarray(off, off + size));
-  }
-}
+const makeSmall = (dir) => makeSmallTree(dir, smallCount, PER_DIR);
 
 // ---- measuring -------------------------------------------------------------------------------
 

@@ -1,6 +1,8 @@
 // Shared bench helpers: timing, cache dropping, peers run as child processes, medians, tables.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { randomFillSync } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 
 export const GiB = 1 << 30;
 export const MiB = 1 << 20;
@@ -42,3 +44,51 @@ export function table(headers, rows) {
 }
 
 export const gbps = (bytes, seconds) => (bytes / seconds / 1e9).toFixed(2);
+
+/** A small seeded PRNG (mulberry32), so generated data sets are the same on every machine. */
+export function prng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
+
+let block; // 64 MiB of random bytes, made once per run if a data set has to be written
+export const sharedRandomBlock = () => (block ??= randomFillSync(Buffer.allocUnsafe(64 * MiB)));
+
+/** Makes dir with make() unless a marker beside it says the same spec was completely written. */
+export function cachedDataSet(dir, spec, make) {
+  const marker = `${dir}.done`; // beside the tree, not in it: the tools would copy it
+  try {
+    if (readFileSync(marker, 'utf8') === JSON.stringify(spec) && existsSync(dir)) return dir;
+  } catch {
+    // no marker: (re)make it
+  }
+  rmSync(marker, { force: true });
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const t0 = Date.now();
+  console.error(`creating ${dir} (written once and reused)`);
+  make(dir);
+  execFileSync('sync');
+  writeFileSync(marker, JSON.stringify(spec));
+  console.error(`  done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  return dir;
+}
+
+/** count files of 1–64 KiB, perDir to a directory, seeded: bench:copy's small tree. */
+export function makeSmallTree(dir, count, perDir) {
+  const b = sharedRandomBlock();
+  const rand = prng(20260101);
+  for (let i = 0; i < count; i++) {
+    const d = path.join(dir, `d${String(Math.floor(i / perDir)).padStart(4, '0')}`);
+    if (i % perDir === 0) mkdirSync(d);
+    const size = 1024 + Math.floor(rand() * (64 * 1024 - 1024 + 1)); // 1 KiB to 64 KiB
+    const off = Math.floor(rand() * (b.length - size));
+    writeFileSync(path.join(d, `f${String(i % perDir).padStart(2, '0')}.bin`), b.subarray(off, off + size));
+  }
+}

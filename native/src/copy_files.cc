@@ -128,10 +128,14 @@ bool writeOne(const BatchOptions& o, const FileJob& job, FileOutcome& out, Pendi
       return false;
     }
     if (attempt == 1 && !job.prev.empty() && unchangedIn(o, job.prev, before)) {
-      // A new name for the previous copy's inode, put in place atomically like a copy.
-      unlink(p.tmp.c_str());
-      if (link(job.prev.c_str(), p.tmp.c_str()) != 0) throwErrno("link", p.tmp);
-      if (rename(p.tmp.c_str(), p.dst.c_str()) != 0) throwErrno("rename", p.dst);
+      // A new name for the previous copy's inode: one link where the name is free (a new
+      // snapshot); over an existing file, linked aside and renamed, atomically like a copy.
+      if (link(job.prev.c_str(), p.dst.c_str()) != 0) {
+        if (errno != EEXIST) throwErrno("link", p.dst);
+        unlink(p.tmp.c_str());
+        if (link(job.prev.c_str(), p.tmp.c_str()) != 0) throwErrno("link", p.tmp);
+        if (rename(p.tmp.c_str(), p.dst.c_str()) != 0) throwErrno("rename", p.dst);
+      }
       out.status = FileOutcome::Linked;
       out.bytes = before.size;
       return false;

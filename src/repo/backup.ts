@@ -105,7 +105,10 @@ async function run(repo: Repository, source: string, o: BackupOptions): Promise<
   const units = new Map<number, FileResult['units']>();
   const seqOf = new WeakMap<Entry, number>();
   let seq = 0;
-  const detectCursor = new ManifestCursor(parentManifest);
+  // One pass over the parent's manifest, in step with the scan: what changed, and what an
+  // unchanged entry's record can be taken from.
+  const parentCursor = new ManifestCursor(parentManifest);
+  const previous = new WeakMap<Entry, ManifestEntry>();
 
   const handle = sync(source, tree, {
     linkDest: parent ? repo.tree(parent.id) : undefined,
@@ -117,9 +120,11 @@ async function run(repo: Repository, source: string, o: BackupOptions): Promise<
     signal: o.signal,
     onEntry: (e) => {
       seqOf.set(e, seq++);
-      entries.write(entryRecord(e, source));
+      const prev = parentCursor.lookup(e.path);
+      if (prev) previous.set(e, prev);
+      entries.write(entryRecord(e, source, prev));
     },
-    unchanged: (e) => detector.unchanged(e, detectCursor.lookup(e.path)),
+    unchanged: (e) => detector.unchanged(e, previous.get(e)),
   });
   handle.on('file', (r: FileResult) => {
     const n = seqOf.get(r.entry)!;
@@ -140,7 +145,6 @@ async function run(repo: Repository, source: string, o: BackupOptions): Promise<
 
   // The manifest, in scan order: what each entry is, and for files, the digest of their bytes.
   const writer = new ManifestWriter(repo.manifestDir(id));
-  const parentCursor = new ManifestCursor(parentManifest);
   const firstName = new Map<string, string>(); // dev:ino -> base64 path of the first name
   const stats: SnapshotStats = {
     files: 0,
@@ -154,7 +158,7 @@ async function run(repo: Repository, source: string, o: BackupOptions): Promise<
   };
   const rec = Buffer.alloc(RECORD);
   let n = 0;
-  for (const me of readJsonLines<ManifestEntry>(entries.file)) {
+  for (const { prev, ...me } of readJsonLines<Spooled>(entries.file)) {
     const at = n++;
     const inTree = path.join(tree, Buffer.from(me.path, 'base64').toString('latin1'));
     const treePath = Buffer.from(inTree, 'latin1');
@@ -172,9 +176,9 @@ async function run(repo: Repository, source: string, o: BackupOptions): Promise<
         continue;
       }
       if (got === OUTCOME.linked) {
-        const p = parentCursor.lookup(Buffer.from(me.path, 'base64'));
-        if (p?.hash) me.hash = p.hash;
-        else if (p?.units) me.units = p.units;
+        // Linked: the parent's bytes, so the parent's digests.
+        if (prev?.hash) me.hash = prev.hash;
+        else if (prev?.units) me.units = prev.units;
         else me.hash = (await native.hashFileAsync(treePath, { sparse: true })).digest;
         stats.unchangedFiles++;
       } else if (got === OUTCOME.skipped) {
@@ -225,9 +229,22 @@ async function run(repo: Repository, source: string, o: BackupOptions): Promise<
   return { snapshot, failures: copied.failures, interrupted: false, resumed: !!resumed };
 }
 
-/** What the manifest keeps of a scanned entry: its stat data, xattrs, symlink target. */
-function entryRecord(e: Entry, source: string): ManifestEntry {
-  const me = toManifestEntry(e);
+/** A scanned entry as spooled: its manifest entry, and the parent's digests of the same path. */
+type Spooled = ManifestEntry & { prev?: Pick<ManifestEntry, 'hash' | 'units'> };
+
+/**
+ * What the manifest keeps of a scanned entry: its stat data, xattrs, symlink target. Where the
+ * parent recorded the same inode with the same ctime, xattrs and target cannot have changed
+ * (setting either changes ctime): they are taken from there, not read again.
+ */
+function entryRecord(e: Entry, source: string, prev: ManifestEntry | undefined): Spooled {
+  const me: Spooled = toManifestEntry(e);
+  if (prev && prev.type === 'file' && e.type === 'file') me.prev = { hash: prev.hash, units: prev.units };
+  if (prev && prev.type === e.type && prev.ino === me.ino && prev.dev === me.dev && prev.ctimeNs === me.ctimeNs) {
+    if (prev.xattrs) me.xattrs = prev.xattrs;
+    if (prev.target !== undefined) me.target = prev.target;
+    return me;
+  }
   const full = Buffer.concat([Buffer.from(source), e.path.length ? Buffer.from('/') : Buffer.alloc(0), e.path]);
   try {
     const names = native.listXattrs(full);
