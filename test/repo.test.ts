@@ -27,7 +27,7 @@ import { backup } from '../src/repo/backup.js';
 import { restore } from '../src/repo/restore.js';
 import { verify, subsetOf } from '../src/repo/verify.js';
 import { prune } from '../src/repo/prune.js';
-import { diffSnapshots } from '../src/repo/diff.js';
+import { diffLive, diffSnapshots } from '../src/repo/diff.js';
 import { applyRetention } from '../src/repo/retention.js';
 import { loadConfig } from '../src/repo/config.js';
 import { Repository } from '../src/repo/repository.js';
@@ -141,6 +141,18 @@ t.test('a full backup and 3 incrementals; every snapshot restores exactly', asyn
     changes.some((c) => c.endsWith(' big')),
     'unchanged: not listed',
   );
+
+  // Against the live tree: nothing, then what changed since.
+  const live = async () => {
+    const out: string[] = [];
+    for await (const c of diffLive(repo, 'latest', src)) out.push(`${c.change} ${c.path.toString('latin1')}`);
+    return out;
+  };
+  t.same(await live(), [], 'the latest snapshot is the live tree');
+  appendFileSync(`${src}/docs/f10.txt`, 'later');
+  writeFileSync(`${src}/later`, 'x');
+  rmSync(`${src}/docs/f11.txt`);
+  t.same((await live()).sort(), ['added later', 'changed docs/f10.txt', 'removed docs/f11.txt']);
 });
 
 t.test('kill -9 during backup and during prune; rerun; verify comes out clean', async (t) => {
@@ -204,6 +216,10 @@ t.test('a corrupted data file: verify names it; restore refuses it and restores 
   bytes[5] = bytes[5]! ^ 1;
   writeFileSync(victim, bytes); // same size: only reading the data finds it
   t.same((await verify(repo)).problems, [], 'structure alone cannot see it');
+  // A file slipped into a snapshot's tree is not part of the snapshot: verify says so.
+  writeFileSync(`${repo}/trees/${snapshot!.id}/docs/intruder`, 'x');
+  t.match((await verify(repo)).problems, [{ path: 'docs/intruder', problem: /not in its manifest/ }]);
+  rmSync(`${repo}/trees/${snapshot!.id}/docs/intruder`);
   const v = await verify(repo, { readData: true });
   t.equal(v.problems.length, 1);
   t.match(v.problems[0], { path: 'docs/f11.txt', problem: /data damaged: XXH64/ });

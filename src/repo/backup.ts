@@ -6,7 +6,7 @@
 // recorded in pending/: an interrupted one is resumed by the next backup of the same source,
 // which skips what is already in its tree. Change detection is pluggable (ChangeDetector); the
 // default compares size, mtime, ctime and inode with the parent's manifest.
-import { closeSync, existsSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { native, fsConstants as C } from '../native.js';
@@ -166,7 +166,7 @@ async function run(repo: Repository, source: string, o: BackupOptions): Promise<
       const inode = `${me.dev}:${me.ino}`;
       const first = me.nlink > 1 ? firstName.get(inode) : undefined;
       if (first !== undefined) {
-        if (!existsSync(treePath)) continue; // its link failed: reported by the engine
+        if (!presentInTree(treePath)) continue; // its link failed: reported by the engine
         writer.add({ ...me, link: first });
         continue;
       }
@@ -197,7 +197,7 @@ async function run(repo: Repository, source: string, o: BackupOptions): Promise<
       stats.files++;
       stats.bytes += me.size;
     } else {
-      if (me.path !== '' && !existsSync(treePath) && me.type !== 'socket') continue; // failed, reported
+      if (me.path !== '' && !presentInTree(treePath) && me.type !== 'socket') continue; // failed, reported
       if (me.type === 'dir') stats.dirs++;
       else stats.others++;
     }
@@ -227,6 +227,16 @@ async function run(repo: Repository, source: string, o: BackupOptions): Promise<
   repo.removePending(id);
   for (const f of [`${work}.entries`, `${work}.results`]) rmSync(f, { force: true });
   return { snapshot, failures: copied.failures, interrupted: false, resumed: !!resumed };
+}
+
+/** Whether the tree holds this name (a dangling symlink counts: lstat, not stat). */
+function presentInTree(p: Buffer): boolean {
+  try {
+    native.stat(p);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** A scanned entry as spooled: its manifest entry, and the parent's digests of the same path. */
