@@ -5,6 +5,7 @@ import {
   COMP_INIT,
   PATTERN,
   pieces,
+  primaryMirror,
   resetOsts,
   sameStriping,
   stripeRuns,
@@ -132,6 +133,35 @@ t.test('a component not instantiated has no target; overstriping maps one OST to
   t.ok(
     runs.every((r) => r.stream === 'ost:3' && r.bytes === 2 * MiB),
     'all on OST 3',
+  );
+});
+
+t.test('an FLR layout with two mirrors is read from the first only, every byte once', async (t) => {
+  const mirrored: Layout = {
+    composite: true,
+    components: [
+      comp({ start: 0, end: 4 * MiB, osts: [1] }),
+      comp({ start: 4 * MiB, end: null, stripeCount: 2, osts: [2, 3] }),
+      comp({ start: 0, end: null, stripeCount: 2, osts: [6, 7] }), // the second mirror
+    ],
+  };
+  t.same(
+    primaryMirror(mirrored).components.map((c) => c.osts),
+    [[1], [2, 3]],
+  );
+  const runs = [...stripeRuns(mirrored, 10 * MiB, 64 * MiB)];
+  t.equal(
+    runs.reduce((n, r) => n + r.bytes, 0),
+    10 * MiB,
+    'the runs cover the file once',
+  );
+  t.notOk(
+    runs.some((r) => r.stream === 'ost:6' || r.stream === 'ost:7'),
+    'nothing from the replica',
+  );
+  t.same(
+    pieces(mirrored, 0, 6 * MiB).map((p) => name(p.target)),
+    ['ost:1', 'ost:2', 'ost:3'],
   );
 });
 

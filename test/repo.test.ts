@@ -381,3 +381,58 @@ t.test('configuration: tiers, and flags over environment over file', async (t) =
   t.match(f.stderr, /no stripemover repository at .*repo-from-flag/, 'the flag overrides the environment');
   t.equal(f.status, 1);
 });
+
+t.test('review fixes: committed leftovers, hard links of a refused file, symlink targets, --checksum', async (t) => {
+  const dir = shmDir(t);
+  const [src, repo] = [`${dir}/src`, `${dir}/repo`];
+  mkdirSync(src);
+  writeFileSync(`${src}/a`, 'one');
+  writeFileSync(`${src}/keep`, 'k');
+  linkSync(`${src}/a`, `${src}/a2`);
+  symlinkSync('a', `${src}/l`);
+  const first = (await backup(repo, src)).snapshot!;
+  // A pending record left beside its committed snapshot (killed between the last two steps)
+  // must never reopen that snapshot.
+  writeFileSync(
+    `${repo}/pending/${first.id}.json`,
+    JSON.stringify({ id: first.id, source: first.source, host: first.host, started: first.time }),
+  );
+  rmSync(`${src}/keep`);
+  const second = await backup(repo, src);
+  t.not(second.snapshot!.id, first.id, 'a new snapshot, not the committed one resumed');
+  t.equal(second.resumed, false);
+  t.ok(existsSync(`${repo}/trees/${first.id}/keep`), 'the first snapshot is untouched');
+
+  // --checksum: contents compared with the parent's digests, from the source's real paths.
+  const sums = await backup(repo, src, { checksum: true });
+  t.same(sums.failures, []);
+  t.equal(sums.snapshot!.stats.unchangedFiles, sums.snapshot!.stats.files, 'all unchanged by content');
+
+  // The tree of the latest snapshot damaged: a's bytes (shared by a2) and l's target.
+  const tree = `${repo}/trees/${sums.snapshot!.id}`;
+  rmSync(`${tree}/l`);
+  symlinkSync('/etc/shadow', `${tree}/l`);
+  writeFileSync(`${dir}/other`, 'two'); // same size, other bytes, in place of a (a2 keeps the old inode)
+  renameSync(`${dir}/other`, `${tree}/a`);
+  const problems = (await verify(repo, { readData: true })).problems.map((p) => `${p.path}: ${p.problem}`);
+  t.ok(
+    problems.some((p) => p.startsWith('l: symlink target differs')),
+    problems.join('\n'),
+  );
+  t.ok(
+    problems.some((p) => p.startsWith('a2: not the same file')),
+    'a broken hard link is seen',
+  );
+  t.ok(problems.some((p) => p.startsWith('a: data damaged')));
+  const out = `${dir}/out`;
+  const r = await restore(repo, 'latest', out);
+  t.notOk(existsSync(`${out}/a`) || existsSync(`${out}/a2`), 'no name of the refused inode is left');
+  let link: Buffer | undefined;
+  try {
+    link = native.readlink(`${out}/l`);
+  } catch {
+    link = undefined;
+  }
+  t.equal(link, undefined, 'a symlink whose target differs from the manifest is not left in place');
+  t.ok(r.failures.length >= 3);
+});

@@ -94,9 +94,10 @@ F need(F f, const char* name, const std::string& path) {
 }
 #define SM_NEED(name, path) need(api().name, #name, path)
 
-// liblustreapi returns -1 with errno from most calls, -errno from some (the FID calls).
+// liblustreapi returns -1 with errno from most calls, -errno from some (the FID calls); -1
+// without errno is reported as EIO, not as EPERM.
 [[noreturn]] void throwRc(int rc, const char* call, const std::string& path) {
-  int err = rc == -1 && errno != 0 ? errno : -rc;
+  int err = rc == -1 ? errno : -rc;
   throw SysError(err > 0 ? err : EIO, call, path);
 }
 
@@ -142,8 +143,14 @@ Layout readLayout(llapi_layout* l, const std::string& path) {
       if (ostOf(l, i, &index) != 0 || index >= kLayoutDefault) break;
       c.osts.push_back(index);
     }
+    // All the stripes' OSTs or none (not instantiated): a partial list would misplace stripes.
+    if (!c.osts.empty() && c.osts.size() != count) throw SysError(EIO, "llapi_layout_ost_index_get", path);
     out.components.push_back(std::move(c));
-  } while (components && a.llapi_layout_comp_use(l, 3 /* LLAPI_LAYOUT_COMP_USE_NEXT */) == 0);
+    if (!components) break;
+    int rc = a.llapi_layout_comp_use(l, 3 /* LLAPI_LAYOUT_COMP_USE_NEXT */);
+    if (rc < 0) throwRc(rc, "llapi_layout_comp_use", path);
+    if (rc != 0) break;
+  } while (true);
   return out;
 }
 
@@ -195,8 +202,9 @@ int createWithLayout(const std::string& path, int flags, mode_t mode, const Layo
       for (size_t k = 0; k < c.osts.size(); k++)
         check(SM_NEED(llapi_layout_ost_index_set, path)(l, static_cast<int>(k), c.osts[k]),
               "llapi_layout_ost_index_set", path);
-    // Instantiation is Lustre's to decide; other flags (e.g. mirror preferences) are kept.
-    if (uint32_t userFlags = c.flags & ~kCompInit; composite && userFlags && a.llapi_layout_comp_flags_set)
+    // Only the flags a user may set (read/write preference); instantiation, staleness and the
+    // like are Lustre's to decide.
+    if (uint32_t userFlags = c.flags & kCompUserFlags; composite && userFlags && a.llapi_layout_comp_flags_set)
       check(a.llapi_layout_comp_flags_set(l, userFlags), "llapi_layout_comp_flags_set", path);
   }
   errno = 0;

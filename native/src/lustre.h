@@ -14,7 +14,8 @@ namespace sm::lustre {
 constexpr uint64_t kLayoutDefault = 0x1000000000000002ULL;
 constexpr uint64_t kLayoutWide = 0x1000000000000003ULL;
 constexpr uint64_t kExtentEof = ~0ULL;
-constexpr uint32_t kCompInit = 0x10;  // LCME_FL_INIT: the component's objects exist
+constexpr uint32_t kCompInit = 0x10;      // LCME_FL_INIT: the component's objects exist
+constexpr uint32_t kCompUserFlags = 0x6;  // LCME_FL_PREF_RD | LCME_FL_PREF_WR
 constexpr long kSuperMagic = 0x0BD00BD0;
 // Where a copy off Lustre records each file's layout (JSON), so a restore can recreate it.
 constexpr const char* kLayoutRecordXattr = "user.stripemover.layout";

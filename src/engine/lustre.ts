@@ -3,7 +3,7 @@
 // gets on a Lustre destination.
 import { dirname } from 'node:path';
 import { native } from '../native.js';
-import { resetOsts, type Layout } from '../layout/model.js';
+import { primaryMirror, resetOsts, type Layout } from '../layout/model.js';
 import type { Entry } from '../model/entry.js';
 import type { TreeRoot } from '../targets/posix/paths.js';
 
@@ -98,7 +98,8 @@ export function destinationLayouts(policy: LayoutPolicy, destinationIsLustre: bo
     if (!active) return undefined;
     if (typeof policy === 'object') return policy;
     if (!e.layout) return undefined;
-    return keepOsts ? e.layout : resetOsts(e.layout);
+    const one = primaryMirror(e.layout); // FLR replicas are Lustre's to resync, not ours to copy
+    return keepOsts ? one : resetOsts(one);
   };
   const record = (e: Entry) => (!destinationIsLustre && e.layout ? JSON.stringify(e.layout) : undefined);
   return { active, keepOsts, of, record };

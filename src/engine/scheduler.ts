@@ -20,6 +20,7 @@ export class StreamScheduler<U extends { stream: string }, R> {
   private last: string | undefined;
   private readonly waiters: (() => void)[] = [];
   private readonly pending = new Set<Promise<void>>();
+  private failure: { error: unknown } | undefined;
 
   constructor(
     private readonly options: SchedulerOptions,
@@ -36,9 +37,10 @@ export class StreamScheduler<U extends { stream: string }, R> {
     this.pump();
   }
 
-  /** Resolves once every submitted unit has finished. */
+  /** Resolves once every submitted unit has finished; rejects with onDone's first error, if any. */
   async drain(): Promise<void> {
     while (this.pending.size > 0 || this.queued > 0) await Promise.race(this.pending);
+    if (this.failure) throw this.failure.error;
   }
 
   /**
@@ -69,10 +71,19 @@ export class StreamScheduler<U extends { stream: string }, R> {
     this.waiters.shift()?.();
     this.runningTotal++;
     this.running.set(unit.stream, (this.running.get(unit.stream) ?? 0) + 1);
+    // onDone may throw (e.g. a journal it writes fails): kept for drain(), never left to
+    // become an unhandled rejection while the run goes on.
+    const done = (r: R | undefined, e: unknown) => {
+      try {
+        this.onDone(unit, r, e);
+      } catch (error) {
+        this.failure ??= { error };
+      }
+    };
     const p: Promise<void> = this.execute(unit)
       .then(
-        (r) => this.onDone(unit, r, undefined),
-        (e) => this.onDone(unit, undefined, e ?? new Error('unit failed')),
+        (r) => done(r, undefined),
+        (e) => done(undefined, e ?? new Error('unit failed')),
       )
       .finally(() => {
         this.pending.delete(p);

@@ -49,6 +49,23 @@ export interface Piece {
 
 export const componentEnd = (c: LayoutComponent): number => c.end ?? Infinity;
 
+/**
+ * The layout's first mirror: its components in file order, without the overlapping ones that
+ * further FLR mirrors add (each mirror covers the file again from 0). Reading one mirror reads
+ * every byte once; a copy gets one mirror, not the replicas.
+ */
+export function primaryMirror(layout: Layout): Layout {
+  const sorted = layout.components.map((c, i) => ({ c, i })).sort((x, y) => x.c.start - y.c.start || x.i - y.i);
+  const kept: LayoutComponent[] = [];
+  let covered = 0;
+  for (const { c } of sorted) {
+    if (c.start < covered) continue;
+    kept.push(c);
+    covered = componentEnd(c);
+  }
+  return kept.length === layout.components.length ? layout : { composite: layout.composite, components: kept };
+}
+
 /** Whether the component's stripes can be mapped: data on the MDT, or instantiated with its OSTs known. */
 export function isMapped(c: LayoutComponent): boolean {
   if (c.pattern & PATTERN.MDT) return true;
@@ -88,7 +105,8 @@ export function pieces(layout: Layout, a: number, b: number): Piece[] {
     }
   };
   let at = a;
-  const comps = [...layout.components].sort((x, y) => x.start - y.start);
+  const primary = primaryMirror(layout);
+  const comps = primary.components;
   for (let ci = 0; ci < comps.length && at < b; ci++) {
     const c = comps[ci]!;
     const end = Math.min(componentEnd(c), b);
@@ -98,7 +116,7 @@ export function pieces(layout: Layout, a: number, b: number): Piece[] {
       at = Math.min(c.start, b);
       if (at >= b) break;
     }
-    const index = layout.components.indexOf(c);
+    const index = primary.components.indexOf(c);
     if (!isMapped(c)) {
       push({ offset: at, length: end - at, target: { kind: 'none' }, component: index, stripe: -1 });
     } else if (c.pattern & PATTERN.MDT) {
@@ -150,7 +168,7 @@ export function* stripeRuns(layout: Layout, size: number, maxBytes: number): Gen
   if (size === 0) return;
   // Each group: one stripe of one component (or one unmapped/MDT region), walked lazily.
   const groups: (() => StripeRun | undefined)[] = [];
-  const comps = layout.components;
+  const comps = primaryMirror(layout).components;
   // Regions not covered by a striped component come from pieces() (none/mdt), in maxBytes runs.
   const regions = pieces(layout, 0, size).filter((p) => p.stripe < 0);
   for (const region of regions) {

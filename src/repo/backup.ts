@@ -18,7 +18,8 @@ import { JsonLinesWriter, readJsonLines } from './jsonl.js';
 
 /** Decides whether a file is unchanged since the parent snapshot (then no data is read). */
 export interface ChangeDetector {
-  unchanged(e: Entry, previous: ManifestEntry | undefined): boolean | Promise<boolean>;
+  /** `file` is the entry's full path in the source. */
+  unchanged(e: Entry, previous: ManifestEntry | undefined, file: Buffer): boolean | Promise<boolean>;
 }
 
 /** Size, mtime (ns), ctime (ns) and inode all equal the parent's record: the stat comparison. */
@@ -34,9 +35,9 @@ export const statDetector: ChangeDetector = {
 
 /** --checksum: same size and the same XXH64 as recorded (reads every file with a parent record). */
 export const checksumDetector: ChangeDetector = {
-  async unchanged(e, p) {
+  async unchanged(e, p, file) {
     if (p === undefined || p.type !== 'file' || p.size !== e.size || p.hash === undefined) return false;
-    return (await native.hashFileAsync(e.path, { sparse: true })).digest === p.hash;
+    return (await native.hashFileAsync(file, { sparse: true })).digest === p.hash;
   },
 };
 
@@ -79,6 +80,9 @@ export async function backup(repoPath: string, sourcePath: string, o: BackupOpti
 
 async function run(repo: Repository, source: string, o: BackupOptions): Promise<BackupResult> {
   const host = os.hostname();
+  // A pending record whose snapshot record exists is the leftover of a backup that committed
+  // (killed between the two steps): it is finished, never reopened.
+  for (const p of repo.pending()) if (repo.hasSnapshot(p.id)) repo.removePending(p.id);
   const resumed = repo.pending().find((p) => p.source === source && p.host === host);
   const parent = resumed
     ? resumed.parent
@@ -124,7 +128,7 @@ async function run(repo: Repository, source: string, o: BackupOptions): Promise<
       if (prev) previous.set(e, prev);
       entries.write(entryRecord(e, source, prev));
     },
-    unchanged: (e) => detector.unchanged(e, previous.get(e)),
+    unchanged: (e) => detector.unchanged(e, previous.get(e), fullPath(source, e.path)),
   });
   handle.on('file', (r: FileResult) => {
     const n = seqOf.get(r.entry)!;
@@ -188,8 +192,16 @@ async function run(repo: Repository, source: string, o: BackupOptions): Promise<
         stats.copiedBytes += me.size;
       } else {
         const u = units.get(at);
-        if (u) me.units = u;
+        // A cut along stripes is recomputed from the layout it followed: it goes with the digests.
+        if (u) me.units = u.cut.startsWith('stripes') && me.layout ? { ...u, layout: me.layout } : u;
         else me.hash = rec.toString('latin1', 1, 17);
+        // A file rewritten between the scan and its copy was copied as it then was (whole and
+        // consistent): the tree's copy has that version's size and mtime; its ctime is unknown,
+        // so the next backup compares it afresh.
+        const t = native.stat(treePath);
+        if (t.size !== me.size || String(t.mtimeNs) !== me.mtimeNs) {
+          Object.assign(me, { size: t.size, mtimeNs: String(t.mtimeNs), ctimeNs: '0' });
+        }
         stats.copiedFiles++;
         stats.copiedBytes += me.size;
       }
@@ -225,9 +237,11 @@ async function run(repo: Repository, source: string, o: BackupOptions): Promise<
   };
   repo.writeSnapshot(snapshot);
   repo.removePending(id);
-  for (const f of [`${work}.entries`, `${work}.results`]) rmSync(f, { force: true });
   return { snapshot, failures: copied.failures, interrupted: false, resumed: !!resumed };
 }
+
+const fullPath = (root: string, rel: Buffer) =>
+  Buffer.concat([Buffer.from(root), rel.length ? Buffer.from('/') : Buffer.alloc(0), rel]);
 
 /** Whether the tree holds this name (a dangling symlink counts: lstat, not stat). */
 function presentInTree(p: Buffer): boolean {
@@ -255,7 +269,7 @@ function entryRecord(e: Entry, source: string, prev: ManifestEntry | undefined):
     if (prev.target !== undefined) me.target = prev.target;
     return me;
   }
-  const full = Buffer.concat([Buffer.from(source), e.path.length ? Buffer.from('/') : Buffer.alloc(0), e.path]);
+  const full = fullPath(source, e.path);
   try {
     const names = native.listXattrs(full);
     if (names.length > 0) {

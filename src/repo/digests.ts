@@ -13,8 +13,9 @@ function unitsOf(entry: ManifestEntry, cut: string): Map<number, { offset: numbe
   const [how, size] = cut.split('/');
   const chunk = Number(size);
   const out = new Map<number, { offset: number; length: number }[]>();
-  if (how === 'stripes' && entry.layout) {
-    for (const run of stripeRuns(entry.layout, entry.size, chunk)) out.set(run.ranges[0]!.offset, run.ranges);
+  const layout = entry.units?.layout ?? entry.layout;
+  if (how === 'stripes' && layout) {
+    for (const run of stripeRuns(layout, entry.size, chunk)) out.set(run.ranges[0]!.offset, run.ranges);
   } else {
     for (const r of chunkRanges(entry.size, chunk)) out.set(r.offset, [r]);
   }

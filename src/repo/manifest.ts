@@ -3,7 +3,7 @@
 // kept in the manifest's index, so a damaged chunk is named, and no entry is ever read from one.
 // Memory stays bounded: one chunk is held at a time, whatever the number of entries.
 import { mkdirSync, readFileSync } from 'node:fs';
-import { writeDurably } from './durable.js';
+import { syncDir, writeDurably } from './durable.js';
 import path from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { native } from '../native.js';
@@ -39,8 +39,11 @@ export interface ManifestEntry {
   layout?: Layout;
   /** XXH64 of the file's bytes (files stored whole). */
   hash?: string;
-  /** Files stored in units: how they were cut, and each unit's XXH64 by its first offset ('' = holes). */
-  units?: { cut: string; digests: Record<number, string> };
+  /**
+   * Files stored in units: how they were cut, each unit's XXH64 by its first offset ('' =
+   * holes), and for a cut along stripes, the layout it followed.
+   */
+  units?: { cut: string; digests: Record<number, string>; layout?: Layout };
   /**
    * Where the bytes are. Absent: in the snapshot's own tree, at `path` (the POSIX target).
    * Targets that aggregate small files or store objects say where instead.
@@ -116,6 +119,7 @@ export class ManifestWriter {
     this.flush();
     const index: ManifestIndex = { entries: this.count, chunks: this.chunks };
     writeDurably(path.join(this.dir, 'index.json'), Buffer.from(JSON.stringify(index, null, 1)));
+    syncDir(path.dirname(this.dir));
     return index;
   }
 }

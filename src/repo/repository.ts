@@ -146,7 +146,11 @@ export class Repository {
         writeSync(fd, JSON.stringify(me) + '\n');
         fsyncSync(fd);
         closeSync(fd);
-        return () => rmSync(this.lockFile, { force: true });
+        // Only our own lock is removed (a lock broken and taken over by another is theirs).
+        return () => {
+          if (this.lockHolder()?.pid === me.pid && this.lockHolder()?.time === me.time)
+            rmSync(this.lockFile, { force: true });
+        };
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       }
@@ -242,7 +246,14 @@ export class Repository {
   }
 
   removePending(id: string): void {
-    rmSync(path.join(this.root, 'pending', `${checkId(id)}.json`), { force: true });
+    const dir = path.join(this.root, 'pending');
+    for (const f of [`${checkId(id)}.json`, `${id}.entries`, `${id}.results`])
+      rmSync(path.join(dir, f), { force: true });
+    syncDir(dir);
+  }
+
+  hasSnapshot(id: string): boolean {
+    return existsSync(path.join(this.root, 'snapshots', `${checkId(id)}.json`));
   }
 
   /** Trees and manifests that no snapshot record or backup under way accounts for. */

@@ -11,6 +11,7 @@ import type { Entry } from '../model/entry.js';
 import { displayPath } from '../errors.js';
 import { mismatch } from './digests.js';
 import { readManifest, type ManifestEntry } from './manifest.js';
+import { native } from '../native.js';
 import { Repository, type SnapshotRecord } from './repository.js';
 
 export interface RestoreOptions {
@@ -27,6 +28,8 @@ export interface RestoreOptions {
 export interface RestoreResult {
   snapshot: SnapshotRecord;
   summary: CopySummary;
+  /** Files restored and checked (copied, or already there and matching). */
+  restoredFiles: number;
   /** Files refused because their bytes do not match the manifest (removed from the destination). */
   failures: CopyFailure[];
 }
@@ -65,23 +68,34 @@ export async function restore(
   // The files of the selection, by path. Reading the whole manifest first also refuses a
   // damaged or hostile one before anything is written.
   const files = new Map<string, ManifestEntry>();
-  // Hard links: a later name restored without its first name carries the first name's digest.
+  // Hard links: a later name restored without its first name carries the first name's digest;
+  // the names of each inode, to remove them all if its bytes are refused.
   const leaders = new Map<string, ManifestEntry>();
+  const names = new Map<string, string[]>();
+  const symlinks = new Map<string, string>(); // path -> target, both base64
   for (const e of readManifest(repo.manifestDir(snapshot.id))) {
+    const chosenHere = !chosen || chosen(Buffer.from(e.path, 'base64'), e.type === 'dir');
+    if (e.type === 'symlink' && chosenHere && e.target !== undefined) symlinks.set(e.path, e.target);
     if (e.type !== 'file') continue;
     if (e.link === undefined && e.nlink > 1) leaders.set(e.path, e);
-    if (chosen && !chosen(Buffer.from(e.path, 'base64'), false)) continue;
+    if (!chosenHere) continue;
     const leader = e.link === undefined ? e : leaders.get(e.link);
-    if (leader) files.set(e.path, { ...e, hash: leader.hash, units: leader.units });
+    if (!leader) continue;
+    files.set(e.path, { ...e, hash: leader.hash, units: leader.units, layout: leader.layout });
+    if (leader.nlink > 1) names.set(leader.path, [...(names.get(leader.path) ?? []), e.path]);
   }
+  const root = Buffer.from(path.resolve(target) + '/');
   const failures: CopyFailure[] = [];
-  const refuse = (e: Entry, code: string, message: string) => {
-    const shown = displayPath(Buffer.concat([Buffer.from(path.resolve(target) + '/'), e.path]));
-    rmSync(Buffer.concat([Buffer.from(path.resolve(target) + '/'), e.path]), { force: true });
+  const refused = new Set<string>(); // base64 paths
+  const refusePath = (p: Buffer, code: string, message: string) => {
+    const shown = displayPath(Buffer.concat([root, p]));
+    rmSync(Buffer.concat([root, p]), { force: true });
+    refused.add(p.toString('base64'));
     const failure = { path: shown, error: { code, message: `${shown}: ${message}` } };
     failures.push(failure);
     o.onError?.(failure);
   };
+  const refuse = (e: Entry, code: string, message: string) => refusePath(e.path, code, message);
   const checks: Promise<void>[] = [];
   const handle = copy(repo.tree(snapshot.id), target, {
     filter: chosen ? { excludes: (e: Entry) => !chosen(e.path, e.type === 'dir') } : undefined,
@@ -111,5 +125,27 @@ export async function restore(
   if (o.onChange) handle.on('change', o.onChange);
   const summary = await handle.done;
   await Promise.all(checks);
-  return { snapshot, summary, failures: [...summary.failures, ...failures] };
+  if (!o.dryRun && !summary.interrupted) {
+    // Every name of a refused inode goes: the engine linked the later names to it meanwhile.
+    for (const all of names.values()) {
+      if (!all.some((n) => refused.has(n))) continue;
+      for (const n of all) {
+        if (!refused.has(n)) refusePath(Buffer.from(n, 'base64'), 'DIGEST_MISMATCH', 'a hard link to a refused file');
+      }
+    }
+    // Symlinks: the tree's target must be the one recorded.
+    for (const [p, want] of symlinks) {
+      const at = Buffer.concat([root, Buffer.from(p, 'base64')]);
+      let got: string | undefined;
+      try {
+        got = native.readlink(at).toString('base64');
+      } catch {
+        continue; // not restored (an error the engine reported), or outside the selection
+      }
+      if (got !== want)
+        refusePath(Buffer.from(p, 'base64'), 'SYMLINK_MISMATCH', 'its target differs from the manifest');
+    }
+  }
+  const restoredFiles = summary.files - [...refused].filter((p) => files.has(p)).length;
+  return { snapshot, summary, restoredFiles, failures: [...summary.failures, ...failures] };
 }

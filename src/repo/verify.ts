@@ -75,6 +75,7 @@ export async function verify(repoPath: string, o: VerifyOptions = {}): Promise<V
     const tree = repo.tree(snap.id);
     try {
       let entries = 0;
+      const firstNames = new Map<string, bigint>(); // first names of hard-linked inodes -> inode
       for (const e of readManifest(repo.manifestDir(snap.id))) {
         entries++;
         const rel = Buffer.from(e.path, 'base64');
@@ -95,12 +96,29 @@ export async function verify(repoPath: string, o: VerifyOptions = {}): Promise<V
           report({ snapshot: snap.id, path: shown, problem: `is a ${entryType(st.mode)}, recorded a ${e.type}` });
           continue;
         }
+        if (e.type === 'symlink') {
+          if (e.target !== undefined && native.readlink(where).toString('base64') !== e.target) {
+            report({ snapshot: snap.id, path: shown, problem: 'symlink target differs from the manifest' });
+          }
+          continue;
+        }
         if (e.type !== 'file') continue;
+        if (e.link !== undefined) {
+          if (firstNames.get(e.link) !== st.ino) {
+            report({
+              snapshot: snap.id,
+              path: shown,
+              problem: 'not the same file as the name it is recorded as a hard link to',
+            });
+          }
+          continue;
+        }
+        if (e.nlink > 1) firstNames.set(e.path, st.ino);
         if (st.size !== e.size) {
           report({ snapshot: snap.id, path: shown, problem: `size ${st.size}, recorded ${e.size}` });
           continue;
         }
-        if (!readData || e.link !== undefined || !chosen(rel)) continue;
+        if (!readData || !chosen(rel)) continue;
         const inode = `${st.dev}:${st.ino}`;
         if (read.has(inode)) continue;
         read.add(inode);
