@@ -384,7 +384,7 @@ t.test('configuration: tiers, and flags over environment over file', async (t) =
 
 t.test('review fixes: committed leftovers, hard links of a refused file, symlink targets, --checksum', async (t) => {
   const dir = shmDir(t);
-  const [src, repo] = [`${dir}/src`, `${dir}/repo`];
+  const [src, repo] = [`${dir}/src`, `${dir}/répo`]; // a repository path that is not ASCII
   mkdirSync(src);
   writeFileSync(`${src}/a`, 'one');
   writeFileSync(`${src}/keep`, 'k');

@@ -83,7 +83,6 @@ export interface SyncOptions extends CopyOptions {
   delete?: boolean;
 }
 
-/** What a run does to one path; in a dry run, what it would do. */
 /** What became of one regular file: emitted as 'file' once it is in place. */
 export interface FileResult {
   entry: Entry;
@@ -97,6 +96,7 @@ export interface FileResult {
   units?: { cut: string; digests: Record<number, string> };
 }
 
+/** What a run does to one path; in a dry run, what it would do. */
 export interface Change {
   action: 'mkdir' | 'copy' | 'link' | 'create' | 'delete';
   path: string;

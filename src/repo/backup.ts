@@ -12,9 +12,10 @@ import path from 'node:path';
 import { native, fsConstants as C } from '../native.js';
 import { sync, type CopySummary, type FileResult, type CopyFailure } from '../engine/copy.js';
 import type { Entry } from '../model/entry.js';
-import { ManifestCursor, ManifestWriter, toManifestEntry, type ManifestEntry } from './manifest.js';
+import { ManifestCursor, ManifestWriter, manifestPath, toManifestEntry, type ManifestEntry } from './manifest.js';
 import { Repository, newSnapshotId, type SnapshotRecord, type SnapshotStats } from './repository.js';
 import { JsonLinesWriter, readJsonLines } from './jsonl.js';
+import { TreeRoot } from '../targets/posix/paths.js';
 
 /** Decides whether a file is unchanged since the parent snapshot (then no data is read). */
 export interface ChangeDetector {
@@ -99,6 +100,7 @@ async function run(repo: Repository, source: string, o: BackupOptions): Promise<
   if (!resumed) repo.writePending({ id, source, host, parent: parent?.id, started });
   const tree = repo.tree(id);
   const detector = o.detector ?? (o.checksum ? checksumDetector : statDetector);
+  const srcTree = new TreeRoot(Buffer.from(source));
   const parentManifest = parent ? repo.manifestDir(parent.id) : undefined;
 
   // Every entry in scan order goes to a spool (bounded memory); each file's outcome to a record
@@ -126,9 +128,9 @@ async function run(repo: Repository, source: string, o: BackupOptions): Promise<
       seqOf.set(e, seq++);
       const prev = parentCursor.lookup(e.path);
       if (prev) previous.set(e, prev);
-      entries.write(entryRecord(e, source, prev));
+      entries.write(entryRecord(e, srcTree.path(e.path), prev));
     },
-    unchanged: (e) => detector.unchanged(e, previous.get(e), fullPath(source, e.path)),
+    unchanged: (e) => detector.unchanged(e, previous.get(e), srcTree.path(e.path)),
   });
   handle.on('file', (r: FileResult) => {
     const n = seqOf.get(r.entry)!;
@@ -140,7 +142,7 @@ async function run(repo: Repository, source: string, o: BackupOptions): Promise<
   });
   if (o.onError) handle.on('error-record', o.onError);
   if (o.onProgress) handle.on('progress', o.onProgress);
-  const copied = await handle.done;
+  const copied = await handle.done.finally(() => srcTree.close());
   entries.close();
   if (copied.interrupted) {
     closeSync(results);
@@ -162,10 +164,10 @@ async function run(repo: Repository, source: string, o: BackupOptions): Promise<
   };
   const rec = Buffer.alloc(RECORD);
   let n = 0;
+  const dstTree = new TreeRoot(Buffer.from(tree)); // paths of any depth, as the engine wrote them
   for (const { prev, ...me } of readJsonLines<Spooled>(entries.file)) {
     const at = n++;
-    const inTree = path.join(tree, Buffer.from(me.path, 'base64').toString('latin1'));
-    const treePath = Buffer.from(inTree, 'latin1');
+    const treePath = dstTree.path(manifestPath(me));
     if (me.type === 'file') {
       const inode = `${me.dev}:${me.ino}`;
       const first = me.nlink > 1 ? firstName.get(inode) : undefined;
@@ -215,6 +217,7 @@ async function run(repo: Repository, source: string, o: BackupOptions): Promise<
     }
     writer.add(me);
   }
+  dstTree.close();
   closeSync(results);
   // The data before the manifest: one flush of the target's file system covers every file,
   // link and directory of the tree (whatever the engine's fsync policy left to the kernel).
@@ -240,9 +243,6 @@ async function run(repo: Repository, source: string, o: BackupOptions): Promise<
   return { snapshot, failures: copied.failures, interrupted: false, resumed: !!resumed };
 }
 
-const fullPath = (root: string, rel: Buffer) =>
-  Buffer.concat([Buffer.from(root), rel.length ? Buffer.from('/') : Buffer.alloc(0), rel]);
-
 /** Whether the tree holds this name (a dangling symlink counts: lstat, not stat). */
 function presentInTree(p: Buffer): boolean {
   try {
@@ -261,7 +261,7 @@ type Spooled = ManifestEntry & { prev?: Pick<ManifestEntry, 'hash' | 'units'> };
  * parent recorded the same inode with the same ctime, xattrs and target cannot have changed
  * (setting either changes ctime): they are taken from there, not read again.
  */
-function entryRecord(e: Entry, source: string, prev: ManifestEntry | undefined): Spooled {
+function entryRecord(e: Entry, full: Buffer, prev: ManifestEntry | undefined): Spooled {
   const me: Spooled = toManifestEntry(e);
   if (prev && prev.type === 'file' && e.type === 'file') me.prev = { hash: prev.hash, units: prev.units };
   if (prev && prev.type === e.type && prev.ino === me.ino && prev.dev === me.dev && prev.ctimeNs === me.ctimeNs) {
@@ -269,7 +269,6 @@ function entryRecord(e: Entry, source: string, prev: ManifestEntry | undefined):
     if (prev.target !== undefined) me.target = prev.target;
     return me;
   }
-  const full = fullPath(source, e.path);
   try {
     const names = native.listXattrs(full);
     if (names.length > 0) {

@@ -4,7 +4,7 @@
 import path from 'node:path';
 import { compareScanOrder } from '../engine/delete.js';
 import { scan } from '../scan/index.js';
-import { readManifest, toManifestEntry, type ManifestEntry } from './manifest.js';
+import { manifestPath, readManifest, toManifestEntry, type ManifestEntry } from './manifest.js';
 import { Repository } from './repository.js';
 
 export interface Difference {
@@ -24,33 +24,52 @@ function differs(a: ManifestEntry, b: ManifestEntry, compareContent: boolean): b
   return a.link === undefined && b.link === undefined && ha !== hb;
 }
 
-async function* merge(
-  left: AsyncIterable<ManifestEntry> | Iterable<ManifestEntry>,
-  right: AsyncIterable<ManifestEntry> | Iterable<ManifestEntry>,
-  compareContent: boolean,
-): AsyncGenerator<Difference> {
-  const l = (Symbol.asyncIterator in left ? left[Symbol.asyncIterator]() : left[Symbol.iterator]()) as
-    AsyncIterator<ManifestEntry> | Iterator<ManifestEntry>;
-  const r = (Symbol.asyncIterator in right ? right[Symbol.asyncIterator]() : right[Symbol.iterator]()) as
-    AsyncIterator<ManifestEntry> | Iterator<ManifestEntry>;
+type Source<T> = AsyncIterable<T> | Iterable<T>;
+
+function iterate<T>(s: Source<T>): AsyncIterator<T> | Iterator<T> {
+  return Symbol.asyncIterator in s ? s[Symbol.asyncIterator]() : s[Symbol.iterator]();
+}
+
+/**
+ * Two sequences in scan order walked together: each path once, with what each side holds
+ * there (a missing side is undefined). Verify and diff are both built on it.
+ */
+export async function* pairs<A, B>(
+  left: Source<A>,
+  right: Source<B>,
+  pathOfA: (a: A) => Buffer,
+  pathOfB: (b: B) => Buffer,
+): AsyncGenerator<{ path: Buffer; a?: A; b?: B }> {
+  const [l, r] = [iterate(left), iterate(right)];
   let a = await l.next();
   let b = await r.next();
   while (!a.done || !b.done) {
-    const pa = a.done ? undefined : Buffer.from(a.value.path, 'base64');
-    const pb = b.done ? undefined : Buffer.from(b.value.path, 'base64');
+    const pa = a.done ? undefined : pathOfA(a.value);
+    const pb = b.done ? undefined : pathOfB(b.value);
     const order = pa === undefined ? 1 : pb === undefined ? -1 : compareScanOrder(pa, pb);
     if (order < 0) {
-      yield { change: 'removed', path: pa! };
+      yield { path: pa!, a: a.value as A };
       a = await l.next();
     } else if (order > 0) {
-      yield { change: 'added', path: pb! };
+      yield { path: pb!, b: b.value as B };
       b = await r.next();
     } else {
-      if (differs(a.value as ManifestEntry, b.value as ManifestEntry, compareContent))
-        yield { change: 'changed', path: pa! };
+      yield { path: pa!, a: a.value as A, b: b.value as B };
       a = await l.next();
       b = await r.next();
     }
+  }
+}
+
+async function* merge(
+  left: Source<ManifestEntry>,
+  right: Source<ManifestEntry>,
+  compareContent: boolean,
+): AsyncGenerator<Difference> {
+  for await (const { path: p, a, b } of pairs(left, right, manifestPath, manifestPath)) {
+    if (!b) yield { change: 'removed', path: p };
+    else if (!a) yield { change: 'added', path: p };
+    else if (differs(a, b, compareContent)) yield { change: 'changed', path: p };
   }
 }
 

@@ -67,6 +67,9 @@ const CHUNK_ENTRIES = 8192;
 
 const b64 = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
 
+/** An entry's path as bytes. */
+export const manifestPath = (e: ManifestEntry): Buffer => Buffer.from(e.path, 'base64');
+
 /** The manifest entry of a scanned entry (no xattrs, hash or link: the caller adds them). */
 export function toManifestEntry(e: Entry): ManifestEntry {
   return {
@@ -166,7 +169,7 @@ export function readChunk(dir: string, chunk: ManifestChunk): ManifestEntry[] {
   if (lines.length !== chunk.entries) throw manifestError(dir, `chunk ${chunk.file} holds ${lines.length} entries`);
   return lines.map((line) => {
     const e = JSON.parse(line) as ManifestEntry;
-    checkEntryPath(Buffer.from(e.path, 'base64'), dir);
+    checkEntryPath(manifestPath(e), dir);
     if (e.link !== undefined) checkEntryPath(Buffer.from(e.link, 'base64'), dir);
     return e;
   });
@@ -193,7 +196,7 @@ export class ManifestCursor {
 
   private next(): void {
     const r = this.it?.next();
-    this.current = r && !r.done ? { entry: r.value, path: Buffer.from(r.value.path, 'base64') } : undefined;
+    this.current = r && !r.done ? { entry: r.value, path: manifestPath(r.value) } : undefined;
   }
 
   lookup(p: Buffer): ManifestEntry | undefined {

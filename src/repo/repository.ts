@@ -148,8 +148,8 @@ export class Repository {
         closeSync(fd);
         // Only our own lock is removed (a lock broken and taken over by another is theirs).
         return () => {
-          if (this.lockHolder()?.pid === me.pid && this.lockHolder()?.time === me.time)
-            rmSync(this.lockFile, { force: true });
+          const holder = this.lockHolder();
+          if (holder?.pid === me.pid && holder.time === me.time) rmSync(this.lockFile, { force: true });
         };
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;

@@ -10,7 +10,8 @@ import { wildmatch } from '../filter/rules.js';
 import type { Entry } from '../model/entry.js';
 import { displayPath } from '../errors.js';
 import { mismatch } from './digests.js';
-import { readManifest, type ManifestEntry } from './manifest.js';
+import { manifestPath, readManifest, type ManifestEntry } from './manifest.js';
+import { joinPath, TreeRoot } from '../targets/posix/paths.js';
 import { native } from '../native.js';
 import { Repository, type SnapshotRecord } from './repository.js';
 
@@ -74,7 +75,7 @@ export async function restore(
   const names = new Map<string, string[]>();
   const symlinks = new Map<string, string>(); // path -> target, both base64
   for (const e of readManifest(repo.manifestDir(snapshot.id))) {
-    const chosenHere = !chosen || chosen(Buffer.from(e.path, 'base64'), e.type === 'dir');
+    const chosenHere = !chosen || chosen(manifestPath(e), e.type === 'dir');
     if (e.type === 'symlink' && chosenHere && e.target !== undefined) symlinks.set(e.path, e.target);
     if (e.type !== 'file') continue;
     if (e.link === undefined && e.nlink > 1) leaders.set(e.path, e);
@@ -84,18 +85,18 @@ export async function restore(
     files.set(e.path, { ...e, hash: leader.hash, units: leader.units, layout: leader.layout });
     if (leader.nlink > 1) names.set(leader.path, [...(names.get(leader.path) ?? []), e.path]);
   }
-  const root = Buffer.from(path.resolve(target) + '/');
+  const targetRoot = Buffer.from(path.resolve(target));
+  const dst = new TreeRoot(targetRoot); // paths of any depth, as the engine writes them
   const failures: CopyFailure[] = [];
   const refused = new Set<string>(); // base64 paths
-  const refusePath = (p: Buffer, code: string, message: string) => {
-    const shown = displayPath(Buffer.concat([root, p]));
-    rmSync(Buffer.concat([root, p]), { force: true });
+  const refuse = (p: Buffer, code: string, message: string) => {
+    const shown = displayPath(joinPath(targetRoot, p));
+    rmSync(dst.path(p), { force: true });
     refused.add(p.toString('base64'));
     const failure = { path: shown, error: { code, message: `${shown}: ${message}` } };
     failures.push(failure);
     o.onError?.(failure);
   };
-  const refuse = (e: Entry, code: string, message: string) => refusePath(e.path, code, message);
   const checks: Promise<void>[] = [];
   const handle = copy(repo.tree(snapshot.id), target, {
     filter: chosen ? { excludes: (e: Entry) => !chosen(e.path, e.type === 'dir') } : undefined,
@@ -107,44 +108,48 @@ export async function restore(
   });
   handle.on('file', (r: FileResult) => {
     const want = files.get(r.entry.path.toString('base64'));
-    if (!want) return refuse(r.entry, 'NOT_IN_MANIFEST', 'in the snapshot tree but not in its manifest: not restored');
-    const restored = Buffer.concat([Buffer.from(path.resolve(target) + '/'), r.entry.path]);
+    if (!want)
+      return refuse(r.entry.path, 'NOT_IN_MANIFEST', 'in the snapshot tree but not in its manifest: not restored');
+    const restored = dst.path(r.entry.path);
     // The engine's digest is of the bytes it copied: compare when it hashed the file the same way.
     if (r.digest !== undefined && want.hash !== undefined) {
-      if (r.digest !== want.hash) refuse(r.entry, 'DIGEST_MISMATCH', `XXH64 ${r.digest}, manifest ${want.hash}`);
+      if (r.digest !== want.hash) refuse(r.entry.path, 'DIGEST_MISMATCH', `XXH64 ${r.digest}, manifest ${want.hash}`);
       return;
     }
     checks.push(
       mismatch(restored, want).then((why) => {
-        if (why) refuse(r.entry, 'DIGEST_MISMATCH', why);
+        if (why) refuse(r.entry.path, 'DIGEST_MISMATCH', why);
       }),
     );
   });
   if (o.onError) handle.on('error-record', o.onError);
   if (o.onProgress) handle.on('progress', o.onProgress);
   if (o.onChange) handle.on('change', o.onChange);
-  const summary = await handle.done;
-  await Promise.all(checks);
-  if (!o.dryRun && !summary.interrupted) {
-    // Every name of a refused inode goes: the engine linked the later names to it meanwhile.
-    for (const all of names.values()) {
-      if (!all.some((n) => refused.has(n))) continue;
-      for (const n of all) {
-        if (!refused.has(n)) refusePath(Buffer.from(n, 'base64'), 'DIGEST_MISMATCH', 'a hard link to a refused file');
+  let summary: CopySummary;
+  try {
+    summary = await handle.done;
+    await Promise.all(checks);
+    if (!o.dryRun && !summary.interrupted) {
+      // Every name of a refused inode goes: the engine linked the later names to it meanwhile.
+      for (const all of names.values()) {
+        if (!all.some((n) => refused.has(n))) continue;
+        for (const n of all) {
+          if (!refused.has(n)) refuse(Buffer.from(n, 'base64'), 'DIGEST_MISMATCH', 'a hard link to a refused file');
+        }
+      }
+      // Symlinks: the tree's target must be the one recorded.
+      for (const [p, want] of symlinks) {
+        let got: string | undefined;
+        try {
+          got = native.readlink(dst.path(Buffer.from(p, 'base64'))).toString('base64');
+        } catch {
+          continue; // not restored (an error the engine reported), or outside the selection
+        }
+        if (got !== want) refuse(Buffer.from(p, 'base64'), 'SYMLINK_MISMATCH', 'its target differs from the manifest');
       }
     }
-    // Symlinks: the tree's target must be the one recorded.
-    for (const [p, want] of symlinks) {
-      const at = Buffer.concat([root, Buffer.from(p, 'base64')]);
-      let got: string | undefined;
-      try {
-        got = native.readlink(at).toString('base64');
-      } catch {
-        continue; // not restored (an error the engine reported), or outside the selection
-      }
-      if (got !== want)
-        refusePath(Buffer.from(p, 'base64'), 'SYMLINK_MISMATCH', 'its target differs from the manifest');
-    }
+  } finally {
+    dst.close();
   }
   const restoredFiles = summary.files - [...refused].filter((p) => files.has(p)).length;
   return { snapshot, summary, restoredFiles, failures: [...summary.failures, ...failures] };

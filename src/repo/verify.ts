@@ -4,11 +4,13 @@
 // with the manifest; --read-data-subset=n/m or =p% reads a deterministic share of the files, so
 // a large repository is covered over several days (1/7 .. 7/7).
 import { native } from '../native.js';
-import { entryType } from '../model/entry.js';
+import type { Entry } from '../model/entry.js';
+import { scan } from '../scan/index.js';
+import { TreeRoot } from '../targets/posix/paths.js';
 import { mismatch } from './digests.js';
-import { readManifest } from './manifest.js';
+import { manifestPath, readManifest } from './manifest.js';
 import { Repository } from './repository.js';
-import { diffLive } from './diff.js';
+import { pairs } from './diff.js';
 
 export interface VerifyOptions {
   readData?: boolean;
@@ -72,70 +74,59 @@ export async function verify(repoPath: string, o: VerifyOptions = {}): Promise<V
   }
   for (const snap of records) {
     r.snapshots++;
-    const tree = repo.tree(snap.id);
+    const tree = Buffer.from(repo.tree(snap.id));
+    const root = new TreeRoot(tree);
+    const problem = (rel: Buffer, problem: string) =>
+      report({ snapshot: snap.id, path: rel.toString('utf8') || '.', problem });
     try {
       let entries = 0;
       const firstNames = new Map<string, bigint>(); // first names of hard-linked inodes -> inode
-      for (const e of readManifest(repo.manifestDir(snap.id))) {
-        entries++;
-        const rel = Buffer.from(e.path, 'base64');
-        const where = Buffer.concat([Buffer.from(tree), rel.length ? Buffer.from('/') : Buffer.alloc(0), rel]);
-        const shown = rel.toString('utf8') || '.';
-        let st;
-        try {
-          st = native.stat(where);
-        } catch (err) {
-          report({
-            snapshot: snap.id,
-            path: shown,
-            problem: `missing from the snapshot's tree (${(err as { code?: string }).code})`,
-          });
+      // One walk of the manifest and the tree together: what each holds at each path.
+      const scanned = scan(tree, { onError: (err) => problem(err.path, err.message) });
+      for await (const { path: rel, a: e, b: st } of pairs(
+        readManifest(repo.manifestDir(snap.id)),
+        scanned,
+        manifestPath,
+        (x: Entry) => x.path,
+      )) {
+        if (!e) {
+          problem(rel, "in the snapshot's tree but not in its manifest"); // restore would refuse it
           continue;
         }
-        if (entryType(st.mode) !== e.type) {
-          report({ snapshot: snap.id, path: shown, problem: `is a ${entryType(st.mode)}, recorded a ${e.type}` });
+        entries++;
+        if (!st) {
+          problem(rel, "missing from the snapshot's tree");
+          continue;
+        }
+        if (st.type !== e.type) {
+          problem(rel, `is a ${st.type}, recorded a ${e.type}`);
           continue;
         }
         if (e.type === 'symlink') {
-          if (e.target !== undefined && native.readlink(where).toString('base64') !== e.target) {
-            report({ snapshot: snap.id, path: shown, problem: 'symlink target differs from the manifest' });
+          if (e.target !== undefined && native.readlink(root.path(rel)).toString('base64') !== e.target) {
+            problem(rel, 'symlink target differs from the manifest');
           }
           continue;
         }
         if (e.type !== 'file') continue;
         if (e.link !== undefined) {
-          if (firstNames.get(e.link) !== st.ino) {
-            report({
-              snapshot: snap.id,
-              path: shown,
-              problem: 'not the same file as the name it is recorded as a hard link to',
-            });
-          }
+          if (firstNames.get(e.link) !== st.ino)
+            problem(rel, 'not the same file as the name it is recorded as a hard link to');
           continue;
         }
         if (e.nlink > 1) firstNames.set(e.path, st.ino);
         if (st.size !== e.size) {
-          report({ snapshot: snap.id, path: shown, problem: `size ${st.size}, recorded ${e.size}` });
+          problem(rel, `size ${st.size}, recorded ${e.size}`);
           continue;
         }
         if (!readData || !chosen(rel)) continue;
         const inode = `${st.dev}:${st.ino}`;
         if (read.has(inode)) continue;
         read.add(inode);
-        const why = await mismatch(where, e);
+        const why = await mismatch(root.path(rel), e);
         r.filesRead++;
         r.bytesRead += e.size;
-        if (why) report({ snapshot: snap.id, path: shown, problem: `data damaged: ${why}` });
-      }
-      // What the tree holds beyond its manifest: restore would refuse it, so say so now.
-      for await (const d of diffLive(repoPath, snap.id, tree)) {
-        if (d.change === 'added') {
-          report({
-            snapshot: snap.id,
-            path: d.path.toString('utf8'),
-            problem: "in the snapshot's tree but not in its manifest",
-          });
-        }
+        if (why) problem(rel, `data damaged: ${why}`);
       }
       if (entries !== snap.manifest.entries) {
         report({
@@ -146,6 +137,8 @@ export async function verify(repoPath: string, o: VerifyOptions = {}): Promise<V
       r.entries += entries;
     } catch (err) {
       report({ snapshot: snap.id, problem: (err as Error).message });
+    } finally {
+      root.close();
     }
   }
   for (const orphan of repo.orphans()) {
