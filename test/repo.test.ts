@@ -11,6 +11,7 @@ import {
   linkSync,
   mkdirSync,
   readFileSync,
+  readdirSync,
   renameSync,
   rmSync,
   statSync,
@@ -31,7 +32,7 @@ import { diffLive, diffSnapshots } from '../src/repo/diff.js';
 import { applyRetention } from '../src/repo/retention.js';
 import { loadConfig } from '../src/repo/config.js';
 import { Repository } from '../src/repo/repository.js';
-import { readIndex, readManifest } from '../src/repo/manifest.js';
+import { MAX_DEPTH, readIndex, readManifest } from '../src/repo/manifest.js';
 
 const MiB = 1 << 20;
 const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'stripemover.js');
@@ -153,6 +154,104 @@ t.test('a full backup and 3 incrementals; every snapshot restores exactly', asyn
   writeFileSync(`${src}/later`, 'x');
   rmSync(`${src}/docs/f11.txt`);
   t.same((await live()).sort(), ['added later', 'changed docs/f10.txt', 'removed docs/f11.txt']);
+});
+
+t.test('incremental manifests are deltas; prune keeps the bases they need; long chains become full', async (t) => {
+  const dir = shmDir(t);
+  const [src, repo] = [`${dir}/src`, `${dir}/repo`];
+  for (const d of ['a', 'b']) {
+    mkdirSync(`${src}/${d}`, { recursive: true });
+    for (let i = 0; i < 30; i++) writeFileSync(`${src}/${d}/f${i}`, pseudoRandom(100 + i * 31, i));
+  }
+  const linesOf = (id: string) => readIndex(`${repo}/manifests/${id}`).chunks.reduce((n, c) => n + c.entries, 0);
+  const paths = (id: string) => [...readManifest(`${repo}/manifests/${id}`)].map((e) => Buffer.from(e.path, 'base64'));
+  const check = async (id: string, what: string) => {
+    const out = `${dir}/out-${id}`;
+    t.equal((await restore(repo, id, out)).failures.length, 0);
+    same(t, out, src, `${what}: restores to the tree as it is`);
+  };
+  const full = (await backup(repo, src)).snapshot!;
+  t.equal(readIndex(`${repo}/manifests/${full.id}`).base, undefined, 'the first manifest is full');
+  t.equal(linesOf(full.id), 63);
+
+  // One change, one addition, one removal: the delta holds those and the two directories they touched.
+  appendFileSync(`${src}/a/f3`, 'changed');
+  writeFileSync(`${src}/b/new`, 'new');
+  rmSync(`${src}/b/f7`);
+  const i1 = (await backup(repo, src)).snapshot!;
+  const idx = readIndex(`${repo}/manifests/${i1.id}`);
+  t.match(idx, { base: full.id, depth: 1, entries: 63 });
+  t.equal(linesOf(i1.id), 4, 'a/f3, b, b/f7 (removed), b/new: nothing else is written');
+  t.same(
+    paths(i1.id).map((p) => p.toString()),
+    describeTree(src).map((d) => d.path), // scan order, the same as the tree's
+    'the delta applied to its base lists the tree',
+  );
+  await check(i1.id, 'a delta');
+
+  // The parent's copy of an unchanged file is gone (damage): the file is copied afresh, and its
+  // entry (left out of a delta otherwise) is recorded with the digest of the new copy.
+  rmSync(`${repo}/trees/${i1.id}/a/f9`);
+  const i2 = (await backup(repo, src)).snapshot!;
+  t.equal(i2.stats.copiedFiles, 1, 'a/f9 copied');
+  t.equal(i2.stats.unchangedFiles, 59);
+  t.equal(linesOf(i2.id), 1);
+  await check(i2.id, 'a delta with a recopied file');
+  t.same(
+    (await verify(repo, { readData: true })).problems,
+    [{ snapshot: i1.id, path: 'a/f9', problem: "missing from the snapshot's tree" }],
+    'the damage is named where it is, and only there',
+  );
+
+  // prune: the kept snapshot's deltas still apply to the removed ones' manifests, which stay.
+  const pr = prune(repo, { last: 1 });
+  t.same(pr.remove.map((s) => s.id).sort(), [full.id, i1.id]);
+  t.same(pr.orphansRemoved, [], 'no orphans: the removed manifests are not reported as such');
+  t.ok(existsSync(`${repo}/manifests/${full.id}`) && existsSync(`${repo}/manifests/${i1.id}`), 'bases kept');
+  t.notOk(existsSync(`${repo}/trees/${full.id}`), 'their trees are gone');
+  t.same((await verify(repo, { readData: true })).problems, [], 'and the repository verifies clean');
+  await check(i2.id, 'after prune');
+
+  // A chain longer than MAX_DEPTH deltas is cut: that backup writes a full manifest.
+  let last = i2;
+  const depths: (number | undefined)[] = [];
+  for (let k = 3; k <= MAX_DEPTH + 1; k++) {
+    writeFileSync(`${src}/a/f0`, `round ${k}`);
+    last = (await backup(repo, src, { threads: 1 })).snapshot!;
+    depths.push(readIndex(`${repo}/manifests/${last.id}`).depth);
+  }
+  const grown = Array.from({ length: MAX_DEPTH - 2 }, (_, k) => k + 3);
+  t.same(depths, [...grown, undefined], 'depths grow to the limit, then a full one');
+  t.equal(linesOf(last.id), 63);
+  await check(last.id, 'a consolidated manifest');
+  prune(repo, { last: 1 });
+  t.same(readdirSync(`${repo}/manifests`), [last.id], 'once nothing needs them, the bases go');
+  t.same((await verify(repo)).problems, []);
+
+  // A base that is not a snapshot id is refused (a manifest cannot point outside manifests/).
+  writeFileSync(`${src}/a/f0`, 'one more');
+  const mdir = `${repo}/manifests/${(await backup(repo, src)).snapshot!.id}`;
+  writeFileSync(`${mdir}/index.json`, JSON.stringify({ ...readIndex(mdir), base: '../../etc' }));
+  t.throws(() => [...readManifest(mdir)], { code: 'MANIFEST_INVALID', message: /refused base/ });
+});
+
+t.test('a repository of format 1 becomes 2 at its next backup; a newer one is refused', async (t) => {
+  const dir = shmDir(t);
+  const [src, repo] = [`${dir}/src`, `${dir}/repo`];
+  mkdirSync(src);
+  writeFileSync(`${src}/f`, 'x');
+  await backup(repo, src);
+  const config = JSON.parse(readFileSync(`${repo}/config.json`, 'utf8'));
+  writeFileSync(`${repo}/config.json`, JSON.stringify({ ...config, version: 1 }));
+  t.equal(Repository.open(repo).config.version, 1, 'read as it is');
+  await backup(repo, src);
+  t.equal(
+    JSON.parse(readFileSync(`${repo}/config.json`, 'utf8')).version,
+    2,
+    'a backup marks it 2 before writing a delta',
+  );
+  writeFileSync(`${repo}/config.json`, JSON.stringify({ ...config, version: 3 }));
+  t.throws(() => Repository.open(repo), { code: 'REPO_VERSION' });
 });
 
 t.test('kill -9 during backup and during prune; rerun; verify comes out clean', async (t) => {

@@ -79,6 +79,8 @@ export interface SyncOptions extends CopyOptions {
   unchanged?: (e: Entry) => boolean | Promise<boolean>;
   /** Sees every scanned entry, in scan order, before anything is done with it. */
   onEntry?: (e: Entry) => void;
+  /** Sees every scanned entry that failed (it is not in the destination), after onEntry saw it. */
+  onFailed?: (e: Entry) => void;
   /** After the copy, remove what the destination holds and the source does not (filtered-out entries are kept). */
   delete?: boolean;
 }
@@ -181,6 +183,9 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
       filename: workerEntry,
       minThreads: threads,
       maxThreads: threads,
+      // Not the parent's flags: loaders a test runner or profiler put there cost each worker
+      // hundreds of milliseconds to start, for code (plain calls into the addon) they never see.
+      execArgv: [],
       resourceLimits: { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 8 },
     }));
 
@@ -210,7 +215,8 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     interrupted: false,
   };
   let skippedBytes = 0;
-  const fail = (p: Buffer, error: ErrorRecord) => {
+  const fail = (p: Buffer, error: ErrorRecord, entry?: Entry) => {
+    if (entry) o.onFailed?.(entry);
     s.failed++;
     const record = { path: displayPath(joinPath(srcRoot, p)), error };
     s.failures.push(record);
@@ -382,7 +388,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
       events.emit('file', { entry: e, outcome: 'copied', units: { cut: c.cut, digests } } satisfies FileResult);
     } catch (err) {
       failedPaths.add(key(rel));
-      fail(rel, toErrorRecord(err));
+      fail(rel, toErrorRecord(err), c.entry);
     }
   };
 
@@ -432,7 +438,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
         if (f.error.code === 'ECANCELED') continue; // interrupted, not failed: a rerun finishes it
         if (chunk?.failed) continue; // a large file is reported once, not once per chunk
         failedPaths.add(key(p));
-        fail(p, f.error);
+        fail(p, f.error, unit.kind === 'batch' ? unit.files[f.index] : unit.entry);
         if (chunk) chunk.failed = true;
       }
       if (chunkUnit) chunkDone(chunkUnit.entry.path, failed.length === 0);
@@ -605,7 +611,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
         s.specials++;
       } catch (err) {
         failedPaths.add(key(e.path)); // later names of this inode must not be linked to it
-        fail(e.path, toErrorRecord(err, displayPath(joinPath(srcRoot, e.path))));
+        fail(e.path, toErrorRecord(err, displayPath(joinPath(srcRoot, e.path))), e);
       }
     }
     s.scanDone = true;

@@ -6,16 +6,30 @@
 // recorded in pending/: an interrupted one is resumed by the next backup of the same source,
 // which skips what is already in its tree. Change detection is pluggable (ChangeDetector); the
 // default compares size, mtime, ctime and inode with the parent's manifest.
-import { closeSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { native, fsConstants as C } from '../native.js';
 import { sync, type CopySummary, type FileResult, type CopyFailure } from '../engine/copy.js';
-import type { Entry } from '../model/entry.js';
-import { ManifestCursor, ManifestWriter, manifestPath, toManifestEntry, type ManifestEntry } from './manifest.js';
-import { Repository, newSnapshotId, type SnapshotRecord, type SnapshotStats } from './repository.js';
+import type { Entry, EntryType } from '../model/entry.js';
+import {
+  MAX_DEPTH,
+  ManifestCursor,
+  ManifestWriter,
+  isRemoval,
+  manifestPath,
+  readIndex,
+  readManifest,
+  toManifestEntry,
+  writeManifest,
+  type ManifestEntry,
+  type ManifestLine,
+} from './manifest.js';
+import { compareScanOrder } from '../engine/delete.js';
+import { syncDir } from './durable.js';
+import { Repository, newSnapshotId, removeTree, type SnapshotRecord, type SnapshotStats } from './repository.js';
 import { JsonLinesWriter, readJsonLines } from './jsonl.js';
-import { TreeRoot } from '../targets/posix/paths.js';
+import { TreeRoot, joinPath } from '../targets/posix/paths.js';
 
 /** Decides whether a file is unchanged since the parent snapshot (then no data is read). */
 export interface ChangeDetector {
@@ -102,56 +116,7 @@ async function run(repo: Repository, source: string, o: BackupOptions): Promise<
   const detector = o.detector ?? (o.checksum ? checksumDetector : statDetector);
   const srcTree = new TreeRoot(Buffer.from(source));
   const parentManifest = parent ? repo.manifestDir(parent.id) : undefined;
-
-  // Every entry in scan order goes to a spool (bounded memory); each file's outcome to a record
-  // at its position in a results file, so the manifest pass reads both in scan order.
-  const work = path.join(repo.root, 'pending', id);
-  const entries = new JsonLinesWriter(`${work}.entries`);
-  const results = openSync(`${work}.results`, 'w+');
-  const units = new Map<number, FileResult['units']>();
-  const seqOf = new WeakMap<Entry, number>();
-  let seq = 0;
-  // One pass over the parent's manifest, in step with the scan: what changed, and what an
-  // unchanged entry's record can be taken from.
-  const parentCursor = new ManifestCursor(parentManifest);
-  const previous = new WeakMap<Entry, ManifestEntry>();
-
-  const handle = sync(source, tree, {
-    linkDest: parent ? repo.tree(parent.id) : undefined,
-    delete: true,
-    filter: o.filter,
-    oneFileSystem: o.oneFileSystem,
-    threads: o.threads,
-    verify: o.verify,
-    signal: o.signal,
-    onEntry: (e) => {
-      seqOf.set(e, seq++);
-      const prev = parentCursor.lookup(e.path);
-      if (prev) previous.set(e, prev);
-      entries.write(entryRecord(e, srcTree.path(e.path), prev));
-    },
-    unchanged: (e) => detector.unchanged(e, previous.get(e), srcTree.path(e.path)),
-  });
-  handle.on('file', (r: FileResult) => {
-    const n = seqOf.get(r.entry)!;
-    const rec = Buffer.alloc(RECORD, 0x20);
-    rec[0] = OUTCOME[r.outcome];
-    if (r.digest) rec.write(r.digest, 1, 'latin1');
-    writeSync(results, rec, 0, RECORD, n * RECORD);
-    if (r.units) units.set(n, r.units);
-  });
-  if (o.onError) handle.on('error-record', o.onError);
-  if (o.onProgress) handle.on('progress', o.onProgress);
-  const copied = await handle.done.finally(() => srcTree.close());
-  entries.close();
-  if (copied.interrupted) {
-    closeSync(results);
-    return { failures: copied.failures, interrupted: true, resumed: !!resumed };
-  }
-
-  // The manifest, in scan order: what each entry is, and for files, the digest of their bytes.
-  const writer = new ManifestWriter(repo.manifestDir(id));
-  const firstName = new Map<string, string>(); // dev:ino -> base64 path of the first name
+  const parentIndex = parentManifest ? readIndex(parentManifest) : undefined;
   const stats: SnapshotStats = {
     files: 0,
     dirs: 0,
@@ -160,64 +125,202 @@ async function run(repo: Repository, source: string, o: BackupOptions): Promise<
     copiedFiles: 0,
     copiedBytes: 0,
     unchangedFiles: 0,
-    failed: copied.failures.length,
+    failed: 0,
+  };
+  /** Counts an entry the manifest keeps (sign 1), or takes one back (-1). */
+  const count = (type: EntryType, size: number, outcome: 'copied' | 'linked' | undefined, sign: 1 | -1) => {
+    if (type === 'dir') stats.dirs += sign;
+    else if (type !== 'file') stats.others += sign;
+    else {
+      stats.files += sign;
+      stats.bytes += sign * size;
+      if (outcome === 'linked') stats.unchangedFiles += sign;
+      else {
+        stats.copiedFiles += sign;
+        stats.copiedBytes += sign * size;
+      }
+    }
+  };
+
+  // The manifest is a delta against the parent's: an entry whose stat data equals the parent's
+  // record is left out (the omitted), unless what the engine did with it says otherwise. Every
+  // other entry goes to a spool in scan order (bounded memory), with the base's entries that the
+  // scan no longer has as removals; each spooled file's outcome goes to a fixed-size record at its
+  // position in a results file, so the manifest pass reads both in scan order.
+  const work = path.join(repo.root, 'pending', id);
+  const spool = new JsonLinesWriter(`${work}.entries`);
+  const results = openSync(`${work}.results`, 'w+');
+  const units = new Map<number, FileResult['units']>();
+  const seqOf = new WeakMap<Entry, number>();
+  const failedSeq = new Set<number>();
+  let seq = 0;
+  // One pass over the parent's manifest, in step with the scan.
+  const parentCursor = new ManifestCursor(parentManifest, (gone) => spool.write({ path: gone.path, removed: true }));
+  const previous = new WeakMap<Entry, ManifestEntry>();
+  const omitted = new WeakSet<Entry>();
+  /** Omitted entries that the manifest must record after all: failed, or not a link to the parent's. */
+  const exceptions: Exception[] = [];
+
+  const handle = sync(source, tree, {
+    linkDest: parent ? repo.tree(parent.id) : undefined,
+    // A fresh tree holds nothing to delete; a resumed one may hold what has gone since.
+    delete: !!resumed,
+    filter: o.filter,
+    oneFileSystem: o.oneFileSystem,
+    threads: o.threads,
+    verify: o.verify,
+    signal: o.signal,
+    onEntry: (e) => {
+      const prev = parentCursor.lookup(e.path);
+      if (prev) previous.set(e, prev);
+      if (prev && sameAsRecorded(e, prev)) {
+        omitted.add(e);
+        count(e.type, e.size, 'linked', 1);
+        return;
+      }
+      seqOf.set(e, seq++);
+      spool.write(entryRecord(e, srcTree.path(e.path), prev));
+    },
+    onFailed: (e) => {
+      if (omitted.has(e)) exceptions.push({ entry: e, failed: true });
+      else failedSeq.add(seqOf.get(e)!);
+    },
+    unchanged: (e) => detector.unchanged(e, previous.get(e), srcTree.path(e.path)),
+  });
+  /** In a resumed run: whether the tree's file is already the parent's inode. */
+  const linkedByEarlierRun = (e: Entry) => {
+    try {
+      const a = native.stat(joinPath(Buffer.from(tree), e.path));
+      const b = native.stat(joinPath(Buffer.from(repo.tree(parent!.id)), e.path));
+      return a.ino === b.ino && a.dev === b.dev;
+    } catch {
+      return false;
+    }
+  };
+  handle.on('file', (r: FileResult) => {
+    const n = seqOf.get(r.entry);
+    if (n === undefined) {
+      // Omitted: a link to the parent's bytes keeps the parent's record; anything else is recorded.
+      if (r.outcome === 'linked' || (r.outcome === 'skipped' && linkedByEarlierRun(r.entry))) return;
+      exceptions.push({ entry: r.entry, result: r });
+      return;
+    }
+    const rec = Buffer.alloc(RECORD, 0x20);
+    rec[0] = OUTCOME[r.outcome];
+    if (r.digest) rec.write(r.digest, 1, 'latin1');
+    writeSync(results, rec, 0, RECORD, n * RECORD);
+    if (r.units) units.set(n, r.units);
+  });
+  if (o.onError) handle.on('error-record', o.onError);
+  if (o.onProgress) handle.on('progress', o.onProgress);
+  const copied = await handle.done;
+  stats.failed = copied.failures.length;
+  if (copied.interrupted) {
+    spool.close();
+    closeSync(results);
+    srcTree.close();
+    return { failures: copied.failures, interrupted: true, resumed: !!resumed };
+  }
+  parentCursor.finish();
+  spool.close();
+
+  // The manifest pass: the spool in scan order, the exceptions (few) merged in at their places.
+  const manifestDir = repo.manifestDir(id);
+  removeTree(manifestDir); // a manifest half-written by an interrupted run
+  const depth = (parentIndex?.depth ?? 0) + 1;
+  const writer = new ManifestWriter(
+    manifestDir,
+    parent && parentIndex ? { base: parent.id, depth, baseEntries: parentIndex.entries } : undefined,
+  );
+  const firstName = new Map<string, string>(); // dev:ino -> base64 path of the first name
+  const dstTree = new TreeRoot(Buffer.from(tree)); // paths of any depth, as the engine wrote them
+  /** The manifest entry of a spooled entry, given the outcome of its copy; undefined when not in the tree. */
+  const finish = async (
+    spooled: Spooled,
+    got: number,
+    digest: string | undefined,
+    cut: FileResult['units'] | undefined,
+  ): Promise<ManifestEntry | undefined> => {
+    const { prev, ...me } = spooled;
+    const treePath = dstTree.path(manifestPath(me));
+    if (me.type !== 'file') {
+      count(me.type, 0, undefined, 1);
+      return me;
+    }
+    const inode = `${me.dev}:${me.ino}`;
+    const first = me.nlink > 1 ? firstName.get(inode) : undefined;
+    if (first !== undefined) {
+      if (!presentInTree(treePath)) return undefined; // its link failed: reported by the engine
+      return { ...me, link: first };
+    }
+    if (got === OUTCOME.none) {
+      rmSync(treePath, { force: true }); // failed: never in the snapshot, nor left from an earlier attempt
+      return undefined;
+    }
+    if (got === OUTCOME.linked) {
+      // Linked: the parent's bytes, so the parent's digests.
+      if (prev?.hash) me.hash = prev.hash;
+      else if (prev?.units) me.units = prev.units;
+      else me.hash = (await native.hashFileAsync(treePath, { sparse: true })).digest;
+    } else if (got === OUTCOME.skipped) {
+      // Completed by an interrupted run: its bytes are the ones hashed now, from the repository.
+      me.hash = (await native.hashFileAsync(treePath, { sparse: true })).digest;
+    } else {
+      // A cut along stripes is recomputed from the layout it followed: it goes with the digests.
+      if (cut) me.units = cut.cut.startsWith('stripes') && me.layout ? { ...cut, layout: me.layout } : cut;
+      else me.hash = digest;
+      // A file rewritten between the scan and its copy was copied as it then was (whole and
+      // consistent): the tree's copy has that version's size and mtime; its ctime is unknown,
+      // so the next backup compares it afresh.
+      const t = native.stat(treePath);
+      if (t.size !== me.size || String(t.mtimeNs) !== me.mtimeNs) {
+        Object.assign(me, { size: t.size, mtimeNs: String(t.mtimeNs), ctimeNs: '0' });
+      }
+    }
+    if (me.nlink > 1) firstName.set(inode, me.path);
+    count('file', me.size, got === OUTCOME.linked ? 'linked' : 'copied', 1);
+    return me;
+  };
+  exceptions.sort((a, b) => compareScanOrder(a.entry.path, b.entry.path));
+  let next = 0;
+  const exceptionsBefore = async (p: Buffer | undefined) => {
+    for (; next < exceptions.length; next++) {
+      const x = exceptions[next]!;
+      if (p !== undefined && compareScanOrder(x.entry.path, p) >= 0) return;
+      count(x.entry.type, x.entry.size, 'linked', -1);
+      if (x.failed) {
+        if (x.entry.type === 'file') rmSync(dstTree.path(x.entry.path), { force: true }); // left by an earlier attempt
+        writer.remove(b64(x.entry.path));
+        continue;
+      }
+      const r = x.result!;
+      const me = entryRecord(x.entry, srcTree.path(x.entry.path), previous.get(x.entry));
+      const done = await finish(me, OUTCOME[r.outcome], r.digest, r.units);
+      if (done) writer.add(done, true);
+      else writer.remove(me.path);
+    }
   };
   const rec = Buffer.alloc(RECORD);
   let n = 0;
-  const dstTree = new TreeRoot(Buffer.from(tree)); // paths of any depth, as the engine wrote them
-  for (const { prev, ...me } of readJsonLines<Spooled>(entries.file)) {
-    const at = n++;
-    const treePath = dstTree.path(manifestPath(me));
-    if (me.type === 'file') {
-      const inode = `${me.dev}:${me.ino}`;
-      const first = me.nlink > 1 ? firstName.get(inode) : undefined;
-      if (first !== undefined) {
-        if (!presentInTree(treePath)) continue; // its link failed: reported by the engine
-        writer.add({ ...me, link: first });
-        continue;
-      }
-      const got = readSync(results, rec, 0, RECORD, at * RECORD) === RECORD ? rec[0] : OUTCOME.none;
-      if (got === OUTCOME.none) {
-        rmSync(treePath, { force: true }); // failed: never in the snapshot, nor left from an earlier attempt
-        continue;
-      }
-      if (got === OUTCOME.linked) {
-        // Linked: the parent's bytes, so the parent's digests.
-        if (prev?.hash) me.hash = prev.hash;
-        else if (prev?.units) me.units = prev.units;
-        else me.hash = (await native.hashFileAsync(treePath, { sparse: true })).digest;
-        stats.unchangedFiles++;
-      } else if (got === OUTCOME.skipped) {
-        // Completed by an interrupted run: its bytes are the ones hashed now, from the repository.
-        me.hash = (await native.hashFileAsync(treePath, { sparse: true })).digest;
-        stats.copiedFiles++;
-        stats.copiedBytes += me.size;
-      } else {
-        const u = units.get(at);
-        // A cut along stripes is recomputed from the layout it followed: it goes with the digests.
-        if (u) me.units = u.cut.startsWith('stripes') && me.layout ? { ...u, layout: me.layout } : u;
-        else me.hash = rec.toString('latin1', 1, 17);
-        // A file rewritten between the scan and its copy was copied as it then was (whole and
-        // consistent): the tree's copy has that version's size and mtime; its ctime is unknown,
-        // so the next backup compares it afresh.
-        const t = native.stat(treePath);
-        if (t.size !== me.size || String(t.mtimeNs) !== me.mtimeNs) {
-          Object.assign(me, { size: t.size, mtimeNs: String(t.mtimeNs), ctimeNs: '0' });
-        }
-        stats.copiedFiles++;
-        stats.copiedBytes += me.size;
-      }
-      if (me.nlink > 1) firstName.set(inode, me.path);
-      stats.files++;
-      stats.bytes += me.size;
-    } else {
-      if (me.path !== '' && !presentInTree(treePath) && me.type !== 'socket') continue; // failed, reported
-      if (me.type === 'dir') stats.dirs++;
-      else stats.others++;
+  for (const line of readJsonLines<ManifestLine & Spooled>(spool.file)) {
+    await exceptionsBefore(manifestPath(line));
+    if (isRemoval(line)) {
+      writer.remove(line.path);
+      continue;
     }
-    writer.add(me);
+    const at = n++;
+    let done: ManifestEntry | undefined;
+    if (line.type === 'file') {
+      // A file's outcome says whether it failed (none), and a failed one's leftovers are removed.
+      const got = readSync(results, rec, 0, RECORD, at * RECORD) === RECORD ? rec[0]! : OUTCOME.none;
+      done = await finish(line, got, rec.toString('latin1', 1, 17), units.get(at));
+    } else if (!failedSeq.has(at)) done = await finish(line, OUTCOME.none, undefined, undefined);
+    if (done) writer.add(done, line.prev !== undefined);
+    else if (line.prev !== undefined) writer.remove(line.path);
   }
+  await exceptionsBefore(undefined);
   dstTree.close();
+  srcTree.close();
   closeSync(results);
   // The data before the manifest: one flush of the target's file system covers every file,
   // link and directory of the tree (whatever the engine's fsync policy left to the kernel).
@@ -227,7 +330,17 @@ async function run(repo: Repository, source: string, o: BackupOptions): Promise<
   } finally {
     root.close();
   }
-  const index = writer.close();
+  let index = writer.close();
+  if (depth > MAX_DEPTH) {
+    // The chain is long enough: this snapshot's manifest becomes a full one.
+    const full = `${work}.manifest`;
+    removeTree(full);
+    writeManifest(full, readManifest(manifestDir, MAX_DEPTH + 1));
+    removeTree(manifestDir);
+    renameSync(full, manifestDir);
+    syncDir(path.dirname(manifestDir));
+    index = readIndex(manifestDir);
+  }
   const snapshot: SnapshotRecord = {
     id,
     time: started,
@@ -253,8 +366,41 @@ function presentInTree(p: Buffer): boolean {
   }
 }
 
-/** A scanned entry as spooled: its manifest entry, and the parent's digests of the same path. */
+/** An omitted entry the manifest records after all. */
+interface Exception {
+  entry: Entry;
+  failed?: boolean;
+  result?: FileResult;
+}
+
+/** A scanned entry as spooled: its manifest entry, and whether (with what digests) the base had its path. */
 type Spooled = ManifestEntry & { prev?: Pick<ManifestEntry, 'hash' | 'units'> };
+
+const b64 = (b: Buffer) => b.toString('base64');
+
+/**
+ * Whether the parent's record stands for this entry as it is: the same stat data (a change of
+ * contents, xattrs, mode or links changes ctime) and not a hard link (whose first name, which
+ * its record names, may have changed without touching it).
+ */
+function sameAsRecorded(e: Entry, p: ManifestEntry): boolean {
+  return (
+    p.type === e.type &&
+    p.link === undefined &&
+    (e.type !== 'file' || e.nlink === 1) &&
+    p.size === e.size &&
+    p.mtimeNs === String(e.mtimeNs) &&
+    p.ctimeNs === String(e.ctimeNs) &&
+    p.ino === String(e.ino) &&
+    p.dev === e.dev &&
+    p.mode === e.mode &&
+    p.uid === e.uid &&
+    p.gid === e.gid &&
+    p.nlink === e.nlink &&
+    (p.rdev ?? 0) === (e.rdev ?? 0) &&
+    JSON.stringify(p.layout) === JSON.stringify(e.layout)
+  );
+}
 
 /**
  * What the manifest keeps of a scanned entry: its stat data, xattrs, symlink target. Where the
@@ -263,7 +409,7 @@ type Spooled = ManifestEntry & { prev?: Pick<ManifestEntry, 'hash' | 'units'> };
  */
 function entryRecord(e: Entry, full: Buffer, prev: ManifestEntry | undefined): Spooled {
   const me: Spooled = toManifestEntry(e);
-  if (prev && prev.type === 'file' && e.type === 'file') me.prev = { hash: prev.hash, units: prev.units };
+  if (prev) me.prev = prev.type === 'file' && e.type === 'file' ? { hash: prev.hash, units: prev.units } : {};
   if (prev && prev.type === e.type && prev.ino === me.ino && prev.dev === me.dev && prev.ctimeNs === me.ctimeNs) {
     if (prev.xattrs) me.xattrs = prev.xattrs;
     if (prev.target !== undefined) me.target = prev.target;

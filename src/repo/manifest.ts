@@ -1,7 +1,13 @@
 // Manifests: every entry of a snapshot, in scan order (the order the scan yields and the engine's
 // merge-walks use), streamed to and from gzip-compressed JSON-lines chunks. Each chunk's XXH64 is
 // kept in the manifest's index, so a damaged chunk is named, and no entry is ever read from one.
-// Memory stays bounded: one chunk is held at a time, whatever the number of entries.
+// Memory stays bounded: one chunk per manifest read is held at a time, whatever the number of
+// entries.
+//
+// A manifest is full, or a delta: the lines that change its base (the parent snapshot's
+// manifest, itself full or a delta): entries that replace or add, and removals. An incremental
+// backup of a tree where 1% changed writes 1% of a manifest; reading one applies its deltas to
+// the full manifest below them, in one merge pass. Chains are at most MAX_DEPTH deltas long.
 import { mkdirSync, readFileSync } from 'node:fs';
 import { syncDir, writeDurably } from './durable.js';
 import path from 'node:path';
@@ -11,6 +17,7 @@ import { StripemoverError } from '../errors.js';
 import type { Entry, EntryType } from '../model/entry.js';
 import type { Layout } from '../layout/model.js';
 import { compareScanOrder } from '../engine/delete.js';
+import { isSnapshotId } from './snapshot-id.js';
 
 /** One entry as stored: plain JSON; path and other byte strings in base64. */
 export interface ManifestEntry {
@@ -51,6 +58,17 @@ export interface ManifestEntry {
   data?: { pack: string; offset: number; length: number } | { object: string };
 }
 
+/** In a delta: the base's entry at this path is not in this snapshot. */
+export interface ManifestRemoval {
+  path: string;
+  removed: true;
+}
+
+/** A line of a manifest's chunks: an entry, or (in a delta only) a removal. */
+export type ManifestLine = ManifestEntry | ManifestRemoval;
+
+export const isRemoval = (l: ManifestLine): l is ManifestRemoval => (l as ManifestRemoval).removed === true;
+
 /** A chunk of a manifest as its index records it. */
 export interface ManifestChunk {
   file: string;
@@ -59,16 +77,24 @@ export interface ManifestChunk {
 }
 
 export interface ManifestIndex {
+  /** Entries of the snapshot (for a delta: once applied to its base). */
   entries: number;
+  /** Each chunk's `entries` counts its lines. */
   chunks: ManifestChunk[];
+  /** A delta: the id of the snapshot whose manifest it changes. */
+  base?: string;
+  /** How many deltas lead down to a full manifest (0 or absent: this one is full). */
+  depth?: number;
 }
 
 const CHUNK_ENTRIES = 8192;
+/** The longest chain of deltas: a backup whose parent is this deep writes a full manifest. */
+export const MAX_DEPTH = 16;
 
 const b64 = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
 
 /** An entry's path as bytes. */
-export const manifestPath = (e: ManifestEntry): Buffer => Buffer.from(e.path, 'base64');
+export const manifestPath = (e: ManifestLine): Buffer => Buffer.from(e.path, 'base64');
 
 /** The manifest entry of a scanned entry (no xattrs, hash or link: the caller adds them). */
 export function toManifestEntry(e: Entry): ManifestEntry {
@@ -92,19 +118,37 @@ export function toManifestEntry(e: Entry): ManifestEntry {
 
 const xxh64 = (data: Buffer) => new native.Xxh64().update(data).digest();
 
-/** Writes a manifest into `dir`: chunks as entries come, the index (and only then) at close. */
+/**
+ * Writes a manifest into `dir`: chunks as lines come, the index (and only then) at close. A
+ * delta's writer is given its base, and counts the entries its lines add and remove.
+ */
 export class ManifestWriter {
   private lines: string[] = [];
   private readonly chunks: ManifestChunk[] = [];
-  private count = 0;
+  private count: number;
 
-  constructor(private readonly dir: string) {
+  constructor(
+    private readonly dir: string,
+    private readonly delta?: { base: string; depth: number; baseEntries: number },
+  ) {
     mkdirSync(dir, { recursive: true });
+    this.count = delta?.baseEntries ?? 0;
   }
 
-  add(entry: ManifestEntry): void {
-    this.lines.push(JSON.stringify(entry));
-    this.count++;
+  /** An entry of the snapshot; in a delta, `inBase` says whether it replaces one of the base. */
+  add(entry: ManifestEntry, inBase = false): void {
+    this.push(entry, inBase ? 0 : 1);
+  }
+
+  /** In a delta: the base's entry at `path` (base64) is not in this snapshot. */
+  remove(path: string): void {
+    if (!this.delta) throw new Error('a full manifest has no removals');
+    this.push({ path, removed: true } satisfies ManifestRemoval, -1);
+  }
+
+  private push(line: ManifestLine, change: number): void {
+    this.lines.push(JSON.stringify(line));
+    this.count += change;
     if (this.lines.length >= CHUNK_ENTRIES) this.flush();
   }
 
@@ -120,7 +164,11 @@ export class ManifestWriter {
   /** Makes every chunk and the index durable; returns the index. */
   close(): ManifestIndex {
     this.flush();
-    const index: ManifestIndex = { entries: this.count, chunks: this.chunks };
+    const index: ManifestIndex = {
+      entries: this.count,
+      chunks: this.chunks,
+      ...(this.delta ? { base: this.delta.base, depth: this.delta.depth } : {}),
+    };
     writeDurably(path.join(this.dir, 'index.json'), Buffer.from(JSON.stringify(index, null, 1)));
     syncDir(path.dirname(this.dir));
     return index;
@@ -134,13 +182,21 @@ export function manifestError(dir: string, message: string): StripemoverError {
 /** The checks every path read from a manifest passes: relative, no '.', '..' or empty component. */
 export function checkEntryPath(p: Buffer, dir: string): void {
   if (p.length === 0) return; // the root
-  if (p[0] === 0x2f || p[p.length - 1] === 0x2f || p.includes(0)) {
-    throw manifestError(dir, `refused entry path '${p.toString('latin1')}': absolute, trailing '/' or NUL`);
-  }
-  for (const part of p.toString('latin1').split('/')) {
-    if (part === '' || part === '.' || part === '..') {
-      throw manifestError(dir, `refused entry path '${p.toString('latin1')}': '${part}' component`);
+  // One pass over the bytes (this runs for every entry read): a component starts at 0 or after '/'.
+  let start = 0;
+  for (let i = 0; i <= p.length; i++) {
+    const c = i < p.length ? p[i] : 0x2f;
+    if (c === 0) throw manifestError(dir, `refused entry path '${p.toString('latin1')}': NUL byte`);
+    if (c !== 0x2f) continue;
+    const len = i - start;
+    if (len === 0 || (p[start] === 0x2e && (len === 1 || (len === 2 && p[start + 1] === 0x2e)))) {
+      const part = p.toString('latin1', start, i);
+      throw manifestError(
+        dir,
+        `refused entry path '${p.toString('latin1')}': ${len === 0 ? 'absolute, empty component or trailing /' : `'${part}' component`}`,
+      );
     }
+    start = i + 1;
   }
 }
 
@@ -155,8 +211,8 @@ export function readIndex(dir: string): ManifestIndex {
   return index;
 }
 
-/** Reads the chunk, checking its XXH64; the entries parsed and their paths checked. */
-export function readChunk(dir: string, chunk: ManifestChunk): ManifestEntry[] {
+/** Reads the chunk, checking its XXH64; the lines parsed and their paths checked. */
+export function readChunk(dir: string, chunk: ManifestChunk): ManifestLine[] {
   if (!/^\d{6}\.jsonl\.gz$/.test(chunk.file)) throw manifestError(dir, `bad chunk name '${chunk.file}'`);
   let data: Buffer;
   try {
@@ -168,28 +224,98 @@ export function readChunk(dir: string, chunk: ManifestChunk): ManifestEntry[] {
   const lines = gunzipSync(data).toString('utf8').split('\n').slice(0, -1);
   if (lines.length !== chunk.entries) throw manifestError(dir, `chunk ${chunk.file} holds ${lines.length} entries`);
   return lines.map((line) => {
-    const e = JSON.parse(line) as ManifestEntry;
+    const e = JSON.parse(line) as ManifestLine;
     checkEntryPath(manifestPath(e), dir);
-    if (e.link !== undefined) checkEntryPath(Buffer.from(e.link, 'base64'), dir);
+    if (!isRemoval(e) && e.link !== undefined) checkEntryPath(Buffer.from(e.link, 'base64'), dir);
     return e;
   });
 }
 
-/** Every entry of the manifest in `dir`, in scan order, one chunk in memory at a time. */
-export function* readManifest(dir: string): Generator<ManifestEntry> {
-  const index = readIndex(dir);
+/** A manifest's own lines, in order, one chunk in memory at a time. */
+function* linesOf(dir: string, index: ManifestIndex): Generator<ManifestLine> {
   for (const chunk of index.chunks) yield* readChunk(dir, chunk);
 }
 
 /**
+ * Every entry of the manifest in `dir`, in scan order, a delta applied to its base: one merge
+ * pass down the chain, one chunk per manifest in memory. Entries are counted against the index.
+ */
+export function* readManifest(dir: string, depthLeft = MAX_DEPTH): Generator<ManifestEntry> {
+  const index = readIndex(dir);
+  const own = linesOf(dir, index);
+  let entries: Iterable<ManifestEntry>;
+  if (index.base === undefined) {
+    entries = fullManifest(own, dir);
+  } else {
+    if (!isSnapshotId(index.base)) throw manifestError(dir, `refused base '${index.base}': not a snapshot id`);
+    if (depthLeft === 0) throw manifestError(dir, `more than ${MAX_DEPTH} deltas down to a full manifest`);
+    entries = applyDelta(readManifest(path.join(path.dirname(dir), index.base), depthLeft - 1), own, dir);
+  }
+  let n = 0;
+  for (const e of entries) {
+    n++;
+    yield e;
+  }
+  if (n !== index.entries) throw manifestError(dir, `holds ${n} entries; its index says ${index.entries}`);
+}
+
+function* fullManifest(lines: Iterable<ManifestLine>, dir: string): Generator<ManifestEntry> {
+  for (const l of lines) {
+    if (isRemoval(l)) throw manifestError(dir, `a full manifest removes '${manifestPath(l).toString('latin1')}'`);
+    yield l;
+  }
+}
+
+/** The base's entries changed by a delta's lines (both in scan order). */
+function* applyDelta(
+  base: Iterable<ManifestEntry>,
+  delta: Iterable<ManifestLine>,
+  dir: string,
+): Generator<ManifestEntry> {
+  const it = base[Symbol.iterator]();
+  let b = it.next();
+  let bPath = b.done ? undefined : manifestPath(b.value);
+  const advance = () => {
+    b = it.next();
+    bPath = b.done ? undefined : manifestPath(b.value);
+  };
+  for (const d of delta) {
+    const p = manifestPath(d);
+    while (bPath !== undefined && compareScanOrder(bPath, p) < 0) {
+      yield b.value as ManifestEntry;
+      advance();
+    }
+    const replaces = bPath !== undefined && bPath.equals(p);
+    if (!isRemoval(d)) yield d;
+    else if (!replaces) throw manifestError(dir, `removes '${p.toString('latin1')}', which its base does not hold`);
+    if (replaces) advance();
+  }
+  while (bPath !== undefined) {
+    yield b.value as ManifestEntry;
+    advance();
+  }
+}
+
+/** Writes `entries` as a full manifest into `dir`. */
+export function writeManifest(dir: string, entries: Iterable<ManifestEntry>): ManifestIndex {
+  const writer = new ManifestWriter(dir);
+  for (const e of entries) writer.add(e);
+  return writer.close();
+}
+
+/**
  * Looks entries up by path in a manifest, for callers that ask in scan order (as the scan yields
- * entries): one pass, one chunk in memory. A path asked out of order is not found.
+ * entries): one pass, one chunk in memory. A path asked out of order is not found. The entries
+ * passed over without being asked for (not in the scan: removed since) go to `onPassed`.
  */
 export class ManifestCursor {
   private readonly it: Iterator<ManifestEntry> | undefined;
   private current: { entry: ManifestEntry; path: Buffer } | undefined;
 
-  constructor(dir: string | undefined) {
+  constructor(
+    dir: string | undefined,
+    private readonly onPassed: (e: ManifestEntry) => void = () => {},
+  ) {
     this.it = dir === undefined ? undefined : readManifest(dir);
     this.next();
   }
@@ -200,7 +326,21 @@ export class ManifestCursor {
   }
 
   lookup(p: Buffer): ManifestEntry | undefined {
-    while (this.current && compareScanOrder(this.current.path, p) < 0) this.next();
-    return this.current && this.current.path.equals(p) ? this.current.entry : undefined;
+    while (this.current && compareScanOrder(this.current.path, p) < 0) {
+      this.onPassed(this.current.entry);
+      this.next();
+    }
+    if (!this.current || !this.current.path.equals(p)) return undefined;
+    const found = this.current.entry;
+    this.next();
+    return found;
+  }
+
+  /** Passes over every entry left. */
+  finish(): void {
+    while (this.current) {
+      this.onPassed(this.current.entry);
+      this.next();
+    }
   }
 }

@@ -1,8 +1,10 @@
 // `prune`: removes the snapshots a retention policy does not keep, per (host, source). Safe when
 // interrupted at any point: a snapshot's record goes first (durably), and only then its manifest
 // and tree. Trees are hard-link snapshots, so removing one never takes data that a kept snapshot
-// references. What an interrupted prune (or an abandoned backup) left behind is an orphan:
+// references. A removed snapshot's manifest stays while a kept snapshot's manifest is a delta
+// against it. What an interrupted prune (or an abandoned backup) left behind is an orphan:
 // removed by the next prune.
+import path from 'node:path';
 import { applyRetention, isEmptyPolicy, type RetentionPolicy } from './retention.js';
 import { Repository, removeTree, repoError, type SnapshotRecord } from './repository.js';
 
@@ -42,13 +44,14 @@ export function prune(repoPath: string, policy: RetentionPolicy, o: PruneOptions
     if (o.dryRun) return result;
     for (const s of result.remove) {
       repo.removeSnapshotRecord(s.id);
-      removeTree(repo.manifestDir(s.id));
       removeTree(repo.tree(s.id));
       o.onRemove?.(s);
     }
+    // Manifests go with the orphans: those a kept snapshot's deltas still apply to stay.
+    const removed = new Set(result.remove.map((s) => s.id));
     for (const orphan of repo.orphans()) {
       removeTree(orphan);
-      result.orphansRemoved.push(orphan);
+      if (!removed.has(path.basename(orphan))) result.orphansRemoved.push(orphan);
     }
     return result;
   } finally {

@@ -17,11 +17,15 @@ import {
 import os from 'node:os';
 import path from 'node:path';
 import { StripemoverError } from '../errors.js';
-import type { ManifestIndex } from './manifest.js';
+import { readIndex, type ManifestIndex } from './manifest.js';
 import { syncDir, writeDurably } from './durable.js';
+import { checkId, isSnapshotId } from './snapshot-id.js';
+
+export { newSnapshotId } from './snapshot-id.js';
 
 export const FORMAT = 'stripemover-repository';
-export const VERSION = 1;
+/** 2: manifests may be deltas (1 had full manifests only; 2 reads both). */
+export const VERSION = 2;
 
 export interface RepoConfig {
   format: typeof FORMAT;
@@ -77,13 +81,6 @@ export function removeTree(dir: string): void {
     throw repoError('REMOVE_FAILED', `could not remove ${dir}: ${r.stderr.trim() || r.error?.message}`, dir);
 }
 
-/** A snapshot id: its time to the millisecond (so ids sort by time), a random suffix for uniqueness. */
-export function newSnapshotId(now = new Date()): string {
-  return `${now.toISOString().replace(/[-:.]/g, '')}-${randomBytes(3).toString('hex')}`;
-}
-
-const ID = /^\d{8}T\d{9}Z-[0-9a-f]{6}$/;
-
 export class Repository {
   private constructor(
     readonly root: string,
@@ -107,7 +104,7 @@ export class Repository {
       writeDurably(file, JSON.stringify(config, null, 1) + '\n');
       return new Repository(root, config);
     }
-    const config = JSON.parse(readFileSync(file, 'utf8')) as RepoConfig;
+    let config = JSON.parse(readFileSync(file, 'utf8')) as RepoConfig;
     if (config.format !== FORMAT) throw repoError('REPO_INVALID', `${root} is not a stripemover repository`, root);
     if (config.version > VERSION) {
       throw repoError(
@@ -115,6 +112,12 @@ export class Repository {
         `${root} has format version ${config.version}; this stripemover reads ${VERSION}`,
         root,
       );
+    }
+    if (create && config.version < VERSION) {
+      // A backup may write what older readers would misread (a delta read as a whole manifest):
+      // the version goes up first, so that they refuse the repository instead.
+      config = { ...config, version: VERSION };
+      writeDurably(file, JSON.stringify(config, null, 1) + '\n');
     }
     return new Repository(root, config);
   }
@@ -256,20 +259,37 @@ export class Repository {
     return existsSync(path.join(this.root, 'snapshots', `${checkId(id)}.json`));
   }
 
-  /** Trees and manifests that no snapshot record or backup under way accounts for. */
+  /**
+   * Trees and manifests that no snapshot record or backup under way accounts for. A manifest is
+   * accounted for while a snapshot's chain of deltas goes through it, even once its own snapshot
+   * is gone (prune keeps it for them).
+   */
   orphans(): string[] {
-    const known = new Set([...this.snapshots().map((s) => s.id), ...this.pending().map((p) => p.id)]);
-    return ['trees', 'manifests'].flatMap((d) =>
+    const live = [...this.snapshots().map((s) => s.id), ...this.pending().map((p) => p.id)];
+    const trees = new Set(live);
+    const manifests = new Set(live);
+    for (let base of live.map((id) => this.manifestBase(id))) {
+      while (base !== undefined && !manifests.has(base)) {
+        manifests.add(base);
+        base = this.manifestBase(base);
+      }
+    }
+    const unknown = (d: string, known: Set<string>) =>
       readdirSync(path.join(this.root, d))
-        .filter((id) => ID.test(id) && !known.has(id))
-        .map((id) => path.join(this.root, d, id)),
-    );
+        .filter((id) => isSnapshotId(id) && !known.has(id))
+        .map((id) => path.join(this.root, d, id));
+    return [...unknown('trees', trees), ...unknown('manifests', manifests)];
   }
-}
 
-function checkId(id: string): string {
-  if (!ID.test(id)) throw repoError('SNAPSHOT_INVALID', `'${id}' is not a snapshot id`);
-  return id;
+  /** The snapshot whose manifest this snapshot's is a delta against (undefined: full, or unreadable). */
+  private manifestBase(id: string): string | undefined {
+    try {
+      const base = readIndex(this.manifestDir(id)).base;
+      return base !== undefined && isSnapshotId(base) ? base : undefined;
+    } catch {
+      return undefined; // verify names a manifest it cannot read
+    }
+  }
 }
 
 function alive(pid: number): boolean {
