@@ -4,10 +4,8 @@
 // installed) rclone, on 8 large files and on many small ones, plus a no-op resync of the small
 // tree against rsync. Wall time and peak RSS (GNU time %M) per tool; medians and ratios as
 // Markdown tables, with the project's targets marked met or missed.
-import { spawnSync, execFileSync } from 'node:child_process';
 import {
   closeSync,
-  existsSync,
   fsyncSync,
   mkdirSync,
   openSync,
@@ -34,6 +32,8 @@ import {
   cachedDataSet,
   makeSmallTree,
   sharedRandomBlock,
+  gnuTime,
+  measureCommand,
 } from './lib.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -92,8 +92,6 @@ const makeSmall = (dir) => makeSmallTree(dir, smallCount, PER_DIR);
 
 // ---- measuring -------------------------------------------------------------------------------
 
-const gnuTime = existsSync('/usr/bin/time') && spawnSync('/usr/bin/time', ['--version']).status === 0;
-const rssFile = path.join(os.tmpdir(), `bench-copy-rss-${process.pid}`);
 const rel = (p) => {
   const r = path.relative(repo, p);
   return r.startsWith('..') ? p : r;
@@ -109,27 +107,8 @@ const mdTable = (headers, rows) =>
     rows.map((r) => r.map(cell)),
   );
 
-/** Runs argv (cwd: the repo) under GNU time; its wall time, the time to `sync` after it, peak RSS. */
-function measure(argv) {
-  const full = gnuTime ? ['/usr/bin/time', '-f', '%M', '-o', rssFile, ...argv] : argv;
-  const t0 = process.hrtime.bigint();
-  const r = spawnSync(full[0], full.slice(1), { cwd: repo, encoding: 'utf8', maxBuffer: 256 * MiB });
-  const t1 = process.hrtime.bigint();
-  execFileSync('sync');
-  const t2 = process.hrtime.bigint();
-  if (r.status !== 0) {
-    const err = (r.stderr || String(r.error ?? '')).trim().split('\n').slice(-5).join('\n');
-    throw new Error(`\`${shown(argv)}\` exited with ${r.status ?? r.signal}: ${err}`);
-  }
-  let rssKiB = null;
-  if (gnuTime) rssKiB = Number(readFileSync(rssFile, 'utf8').trim().split('\n').at(-1));
-  return {
-    command: Number(t1 - t0) / 1e9,
-    durable: Number(t2 - t0) / 1e9,
-    rssKiB,
-    stderr: r.stderr,
-  };
-}
+/** Runs argv (cwd: the repo) under GNU time: see lib.mjs measureCommand(). */
+const measure = (argv) => measureCommand(argv, repo);
 
 const du = (p) => Number(run('du', ['-sb', p]).split(/\s/)[0]);
 const entries = (p) => Number(run('sh', ['-c', `find ${qq(p)} | wc -l`]).trim());
@@ -325,7 +304,6 @@ try {
 } catch {
   // not empty or not ours: leave it
 }
-rmSync(rssFile, { force: true });
 
 // ---- the report ------------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 
 export const GiB = 1 << 30;
@@ -30,6 +31,29 @@ export function run(cmd, args) {
   const r = spawnSync(cmd, args, { encoding: 'latin1', maxBuffer: 64 * MiB });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr || r.error}`);
   return r.stdout;
+}
+
+export const gnuTime = existsSync('/usr/bin/time') && spawnSync('/usr/bin/time', ['--version']).status === 0;
+const rssFile = path.join(os.tmpdir(), `bench-rss-${process.pid}`);
+
+/**
+ * Runs argv in cwd under GNU time: its wall time, the time to `sync` after it (what it left for
+ * the kernel to write), its peak RSS (the largest single process of its tree; null without GNU
+ * time), its stderr. Fails loudly.
+ */
+export function measureCommand(argv, cwd) {
+  const full = gnuTime ? ['/usr/bin/time', '-f', '%M', '-o', rssFile, ...argv] : argv;
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(full[0], full.slice(1), { cwd, encoding: 'utf8', maxBuffer: 256 * MiB });
+  const t1 = process.hrtime.bigint();
+  execFileSync('sync');
+  const t2 = process.hrtime.bigint();
+  if (r.status !== 0) {
+    const err = (r.stderr || String(r.error ?? '')).trim().split('\n').slice(-5).join('\n');
+    throw new Error(`\`${argv.join(' ')}\` exited with ${r.status ?? r.signal}: ${err}`);
+  }
+  const rssKiB = gnuTime ? Number(readFileSync(rssFile, 'utf8').trim().split('\n').at(-1)) : null;
+  return { command: Number(t1 - t0) / 1e9, durable: Number(t2 - t0) / 1e9, rssKiB, stderr: r.stderr };
 }
 
 export function have(cmd) {

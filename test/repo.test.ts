@@ -32,7 +32,8 @@ import { diffLive, diffSnapshots } from '../src/repo/diff.js';
 import { applyRetention } from '../src/repo/retention.js';
 import { loadConfig } from '../src/repo/config.js';
 import { Repository } from '../src/repo/repository.js';
-import { MAX_DEPTH, readIndex, readManifest } from '../src/repo/manifest.js';
+import { MAX_DEPTH, readIndex, readManifest, statPrefix, toManifestEntry } from '../src/repo/manifest.js';
+import { scan } from '../src/scan/index.js';
 
 const MiB = 1 << 20;
 const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'stripemover.js');
@@ -233,6 +234,29 @@ t.test('incremental manifests are deltas; prune keeps the bases they need; long 
   const mdir = `${repo}/manifests/${(await backup(repo, src)).snapshot!.id}`;
   writeFileSync(`${mdir}/index.json`, JSON.stringify({ ...readIndex(mdir), base: '../../etc' }));
   t.throws(() => [...readManifest(mdir)], { code: 'MANIFEST_INVALID', message: /refused base/ });
+});
+
+t.test('statPrefix is how the writer begins the line of an entry, for every kind of entry', async (t) => {
+  const dir = shmDir(t);
+  makeTree(dir);
+  if (isRoot) execFileSync('mknod', [`${dir}/chardev`, 'c', '1', '3']);
+  const kinds = new Set<string>();
+  for await (const e of scan(dir)) {
+    kinds.add(e.type);
+    const line = JSON.stringify({ ...toManifestEntry(e), hash: '0123456789abcdef' });
+    t.ok(line.startsWith(statPrefix(e)!), `${e.type} ${e.path.toString('latin1')}`);
+    // Any change of the stat identity breaks the prefix.
+    for (const change of [
+      { size: e.size + 1 },
+      { mtimeNs: e.mtimeNs + 1n },
+      { ino: e.ino + 1n },
+      { mode: e.mode ^ 1 },
+    ]) {
+      if (line.startsWith(statPrefix({ ...e, ...change })!))
+        t.fail(`${JSON.stringify(change, (_, v) => String(v))} unseen`);
+    }
+  }
+  t.ok(kinds.has('file') && kinds.has('dir') && kinds.has('symlink') && kinds.has('fifo'), [...kinds].join(' '));
 });
 
 t.test('a repository of format 1 becomes 2 at its next backup; a newer one is refused', async (t) => {

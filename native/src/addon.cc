@@ -329,34 +329,32 @@ sm::FsyncPolicy fsyncArg(const Napi::Object& o) {
   throw Napi::TypeError::New(o.Env(), "fsync must be 'batch', 'file' or 'none'");
 }
 
+Napi::Object outcomeErrorToJs(Napi::Env env, const sm::FileOutcome& r) {
+  Napi::Object e = Napi::Object::New(env);
+  e.Set("code", r.code);
+  if (r.err) e.Set("errno", Napi::Number::New(env, -r.err));
+  if (!r.syscall.empty()) e.Set("syscall", r.syscall);
+  e.Set("path", r.path);
+  e.Set("message", r.message);
+  return e;
+}
+
 Napi::Value outcomeToJs(Napi::Env env, const sm::FileOutcome& r) {
-  static const char* status[] = {"copied", "skipped", "linked", "failed"};
+  static const char* status[] = {"copied", "skipped", "linked", "unlinked", "failed"};
   Napi::Object o = Napi::Object::New(env);
   o.Set("status", status[r.status]);
   o.Set("bytes", Napi::Number::New(env, static_cast<double>(r.bytes)));
   o.Set("dataBytes", Napi::Number::New(env, static_cast<double>(r.dataBytes)));
   if (!r.digest.empty()) o.Set("digest", r.digest);
   o.Set("verified", r.verified);
-  if (r.status == sm::FileOutcome::Failed) {
-    Napi::Object e = Napi::Object::New(env);
-    e.Set("code", r.code);
-    if (r.err) e.Set("errno", Napi::Number::New(env, -r.err));
-    if (!r.syscall.empty()) e.Set("syscall", r.syscall);
-    e.Set("path", r.path);
-    e.Set("message", r.message);
-    o.Set("error", e);
-  }
+  if (r.status == sm::FileOutcome::Failed) o.Set("error", outcomeErrorToJs(env, r));
   return o;
 }
 
-// copyFiles({ fsync, hash, verify, checksum, checkExisting, owner, cancel, budget },
-//           sources: Buffer[], destinations: Buffer[], previous?: (Buffer | null)[],
-//           layouts?: (Layout | null)[], layoutRecords?: (string | null)[])
-// -> [{ status, bytes, dataBytes, digest, verified, error }], one per file. Blocks: for workers.
-Napi::Value CopyFiles(const Napi::CallbackInfo& info) {
+// The arguments copyFiles and linkFiles share: options, then the batch's jobs.
+std::vector<sm::FileJob> batchArgs(const Napi::CallbackInfo& info, sm::BatchOptions& b) {
   Napi::Env env = info.Env();
   Napi::Object o = optionsArg(info, 0);
-  sm::BatchOptions b;
   b.fsync = fsyncArg(o);
   b.hash = boolOpt(o, "hash", true) || boolOpt(o, "verify", false);
   b.verify = boolOpt(o, "verify", false);
@@ -367,29 +365,72 @@ Napi::Value CopyFiles(const Napi::CallbackInfo& info) {
   if (cancel.IsTypedArray()) b.cancel = cancel.As<Napi::Int32Array>().Data();
   Napi::Value budget = o.Get("budget");
   if (budget.IsTypedArray()) b.budget = reinterpret_cast<int64_t*>(budget.As<Napi::TypedArrayOf<int64_t>>().Data());
-  if (!info[1].IsArray() || !info[2].IsArray())
-    throw Napi::TypeError::New(env, "sources and destinations must be arrays of paths");
-  Napi::Array sources = info[1].As<Napi::Array>(), destinations = info[2].As<Napi::Array>();
-  Napi::Array previous = info.Length() > 3 && info[3].IsArray() ? info[3].As<Napi::Array>() : Napi::Array::New(env);
+  std::vector<std::string> sources = pathListArg(info[1], "sources");
+  std::vector<std::string> destinations = pathListArg(info[2], "destinations");
+  std::vector<std::string> previous;
+  if (info.Length() > 3 && !info[3].IsUndefined() && !info[3].IsNull()) previous = pathListArg(info[3], "previous");
   Napi::Array layouts = info.Length() > 4 && info[4].IsArray() ? info[4].As<Napi::Array>() : Napi::Array::New(env);
   Napi::Array records = info.Length() > 5 && info[5].IsArray() ? info[5].As<Napi::Array>() : Napi::Array::New(env);
   b.keepOsts = boolOpt(o, "keepOsts", false);
-  if (sources.Length() != destinations.Length())
-    throw Napi::RangeError::New(env, "sources and destinations differ in length");
-  std::vector<sm::FileJob> jobs(sources.Length());
+  if (sources.size() != destinations.size() || (!previous.empty() && previous.size() != sources.size()))
+    throw Napi::RangeError::New(env, "sources, destinations and previous differ in length");
+  std::vector<sm::FileJob> jobs(sources.size());
   for (uint32_t i = 0; i < jobs.size(); i++) {
-    jobs[i].src = pathArg(sources.Get(i), "source");
-    jobs[i].dst = pathArg(destinations.Get(i), "destination");
-    Napi::Value prev = i < previous.Length() ? previous.Get(i) : env.Undefined();
-    if (!prev.IsUndefined() && !prev.IsNull()) jobs[i].prev = pathArg(prev, "previous");
+    if (sources[i].empty() || destinations[i].empty())
+      throw toJsError(env, sm::SysError(ENOENT, "copyFiles", sources[i].empty() ? "source" : "destination"));
+    jobs[i].src = std::move(sources[i]);
+    jobs[i].dst = std::move(destinations[i]);
+    if (!previous.empty() && !previous[i].empty()) jobs[i].prev = std::move(previous[i]);
     Napi::Value layout = i < layouts.Length() ? layouts.Get(i) : env.Undefined();
     if (!layout.IsUndefined() && !layout.IsNull()) jobs[i].layout = layoutFromJs(layout);
     Napi::Value record = i < records.Length() ? records.Get(i) : env.Undefined();
     if (record.IsString()) jobs[i].layoutRecord = record.As<Napi::String>().Utf8Value();
   }
+  return jobs;
+}
+
+// copyFiles({ fsync, hash, verify, checksum, checkExisting, owner, cancel, budget },
+//           sources: PathList, destinations: PathList, previous?: PathList ('' = none),
+//           layouts?: (Layout | null)[], layoutRecords?: (string | null)[])
+// -> [{ status, bytes, dataBytes, digest, verified, error }], one per file. Blocks: for workers.
+Napi::Value CopyFiles(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  sm::BatchOptions b;
+  std::vector<sm::FileJob> jobs = batchArgs(info, b);
   std::vector<sm::FileOutcome> outcomes = guard(env, [&] { return sm::copyFiles(b, jobs); });
   Napi::Array out = Napi::Array::New(env, outcomes.size());
   for (size_t i = 0; i < outcomes.size(); i++) out[i] = outcomeToJs(env, outcomes[i]);
+  return out;
+}
+
+// linkFiles(options as copyFiles', sources, destinations, previous): only the rsync --link-dest
+// part of copyFiles: each file whose previous copy is unchanged is hard-linked (or skipped, when
+// the destination already holds it), the others are left for the caller to copy. The answer is
+// compact, for the 10^5 unchanged files of a snapshot: { statuses: Uint8Array (0 linked,
+// 1 skipped, 2 left, 3 failed), failures: [{ index, error }] }. Blocks: for workers.
+Napi::Value LinkFiles(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  sm::BatchOptions b;
+  std::vector<sm::FileJob> jobs = batchArgs(info, b);
+  b.linkOnly = true;
+  std::vector<sm::FileOutcome> outcomes = guard(env, [&] { return sm::copyFiles(b, jobs); });
+  Napi::Uint8Array statuses = Napi::Uint8Array::New(env, outcomes.size());
+  Napi::Array failures = Napi::Array::New(env);
+  for (size_t i = 0; i < outcomes.size(); i++) {
+    const sm::FileOutcome& r = outcomes[i];
+    statuses[i] = r.status == sm::FileOutcome::Linked    ? 0
+                  : r.status == sm::FileOutcome::Skipped ? 1
+                  : r.status == sm::FileOutcome::Failed  ? 3
+                                                         : 2;
+    if (r.status != sm::FileOutcome::Failed) continue;
+    Napi::Object f = Napi::Object::New(env);
+    f.Set("index", Napi::Number::New(env, static_cast<double>(i)));
+    f.Set("error", outcomeErrorToJs(env, r));
+    failures[failures.Length()] = f;
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("statuses", statuses);
+  out.Set("failures", failures);
   return out;
 }
 
@@ -533,6 +574,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("hashFile", Napi::Function::New<HashFile>(env));
   exports.Set("hashFileAsync", Napi::Function::New<HashFileAsync>(env));
   exports.Set("copyFiles", Napi::Function::New<CopyFiles>(env));
+  exports.Set("linkFiles", Napi::Function::New<LinkFiles>(env));
   exports.Set("tempPath", Napi::Function::New<TempPath>(env));
   exports.Set("copyMetadata", Napi::Function::New<CopyMetadata>(env));
   exports.Set("stat", Napi::Function::New<Stat>(env));

@@ -29,10 +29,12 @@ struct BatchOptions {
   int64_t* budget = nullptr;
   // With a job's layout: keep its OST indices (else Lustre places the stripes afresh).
   bool keepOsts = false;
+  // Only link (or skip) what is unchanged; leave the rest (status Unlinked) for a later copy.
+  bool linkOnly = false;
 };
 
 struct FileOutcome {
-  enum Status { Copied, Skipped, Linked, Failed } status = Failed;
+  enum Status { Copied, Skipped, Linked, Unlinked, Failed } status = Failed;
   uint64_t bytes = 0, dataBytes = 0;
   std::string digest;  // empty without hashing
   bool verified = false;

@@ -63,6 +63,25 @@ inline std::string pathArg(const Napi::Value& v, const char* what) {
   return s;
 }
 
+// A path list (src/targets/posix/paths.ts PathList): paths each ended by a NUL, in one
+// Uint8Array, so that a batch crosses a worker boundary as one copy. An empty path is "none".
+inline std::vector<std::string> pathListArg(const Napi::Value& v, const char* what) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+    throw Napi::TypeError::New(v.Env(), std::string(what) + " must be a path list (Uint8Array)");
+  auto b = v.As<Napi::Uint8Array>();
+  const char* p = reinterpret_cast<const char*>(b.Data());
+  const char* end = p + b.ByteLength();
+  if (p != end && end[-1] != '\0')
+    throw Napi::TypeError::New(v.Env(), std::string(what) + ": a path list ends with a NUL");
+  std::vector<std::string> out;
+  while (p < end) {
+    size_t n = std::char_traits<char>::length(p);
+    out.emplace_back(p, n);
+    p += n + 1;
+  }
+  return out;
+}
+
 inline Napi::Buffer<char> bytes(Napi::Env env, const std::string& s) {
   return Napi::Buffer<char>::Copy(env, s.data(), s.size());
 }

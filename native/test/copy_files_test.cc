@@ -88,6 +88,17 @@ TEST(copy_files_replaces_an_older_version_and_links_from_a_previous_copy) {
   out = sm::copyFiles(options(false), {{dir / "a", dir / "snap", dir / "prev"}});
   CHECK_EQ(out[0].status, sm::FileOutcome::Linked);
   CHECK_EQ(sm::statPath(dir / "snap", false).ino, sm::statPath(dir / "prev", false).ino);
+
+  // linkOnly: what is unchanged is linked, even over an older file; the rest is left alone.
+  sm::BatchOptions linkOnly = options(false);
+  linkOnly.linkOnly = true;
+  linkOnly.checkExisting = false;  // as the engine asks (it has looked already)
+  t::writeFile(dir / "b", "other contents, other size");
+  out = sm::copyFiles(linkOnly, {{dir / "a", dir / "old", dir / "prev"}, {dir / "b", dir / "snap-b", dir / "prev"}});
+  CHECK_EQ(out[0].status, sm::FileOutcome::Linked);
+  CHECK_EQ(sm::statPath(dir / "old", false).ino, sm::statPath(dir / "prev", false).ino);
+  CHECK_EQ(out[1].status, sm::FileOutcome::Unlinked);
+  CHECK(access((dir / "snap-b").c_str(), F_OK) != 0);
 }
 
 TEST(copy_files_reports_each_failure_and_copies_the_rest) {

@@ -20,8 +20,10 @@ import {
   manifestPath,
   readIndex,
   readManifest,
+  statPrefix,
   toManifestEntry,
   writeManifest,
+  type ManifestRecord,
   type ManifestEntry,
   type ManifestLine,
 } from './manifest.js';
@@ -33,12 +35,15 @@ import { TreeRoot, joinPath } from '../targets/posix/paths.js';
 
 /** Decides whether a file is unchanged since the parent snapshot (then no data is read). */
 export interface ChangeDetector {
-  /** `file` is the entry's full path in the source. */
-  unchanged(e: Entry, previous: ManifestEntry | undefined, file: Buffer): boolean | Promise<boolean>;
+  /** Stat data alone decides: a file whose stat data equals its record's is unchanged. */
+  readonly byStat?: boolean;
+  /** `file()` gives the entry's full path in the source. */
+  unchanged(e: Entry, previous: ManifestEntry | undefined, file: () => Buffer): boolean | Promise<boolean>;
 }
 
 /** Size, mtime (ns), ctime (ns) and inode all equal the parent's record: the stat comparison. */
 export const statDetector: ChangeDetector = {
+  byStat: true,
   unchanged: (e, p) =>
     p !== undefined &&
     p.type === 'file' &&
@@ -52,7 +57,7 @@ export const statDetector: ChangeDetector = {
 export const checksumDetector: ChangeDetector = {
   async unchanged(e, p, file) {
     if (p === undefined || p.type !== 'file' || p.size !== e.size || p.hash === undefined) return false;
-    return (await native.hashFileAsync(file, { sparse: true })).digest === p.hash;
+    return (await native.hashFileAsync(file(), { sparse: true })).digest === p.hash;
   },
 };
 
@@ -151,15 +156,16 @@ async function run(repo: Repository, source: string, o: BackupOptions): Promise<
   const spool = new JsonLinesWriter(`${work}.entries`);
   const results = openSync(`${work}.results`, 'w+');
   const units = new Map<number, FileResult['units']>();
+  // Spooled entries by their place in the spool; an entry that onEntry saw and is not here was
+  // left out (omitted): most of them, so nothing is kept per omitted entry.
   const seqOf = new WeakMap<Entry, number>();
   const failedSeq = new Set<number>();
   let seq = 0;
   // One pass over the parent's manifest, in step with the scan.
   const parentCursor = new ManifestCursor(parentManifest, (gone) => spool.write({ path: gone.path, removed: true }));
-  const previous = new WeakMap<Entry, ManifestEntry>();
-  const omitted = new WeakSet<Entry>();
   /** Omitted entries that the manifest must record after all: failed, or not a link to the parent's. */
   const exceptions: Exception[] = [];
+  const isFile = (e: Entry) => e.type === 'file';
 
   const handle = sync(source, tree, {
     linkDest: parent ? repo.tree(parent.id) : undefined,
@@ -170,22 +176,27 @@ async function run(repo: Repository, source: string, o: BackupOptions): Promise<
     threads: o.threads,
     verify: o.verify,
     signal: o.signal,
+    // Returns, for a file, the detector's verdict: unchanged since the parent (then linked).
     onEntry: (e) => {
-      const prev = parentCursor.lookup(e.path);
-      if (prev) previous.set(e, prev);
-      if (prev && sameAsRecorded(e, prev)) {
-        omitted.add(e);
+      const path64 = e.path.toString('base64');
+      const record = parentCursor.lookup(e.path, path64);
+      if (record && omittable(e) && sameAsRecorded(e, record, path64)) {
         count(e.type, e.size, 'linked', 1);
+        // The same stat data: the stat detector need not parse the record.
+        if (isFile(e)) return detector.byStat || detector.unchanged(e, record.entry, () => srcTree.path(e.path));
         return;
       }
+      const prev = record?.entry;
       seqOf.set(e, seq++);
       spool.write(entryRecord(e, srcTree.path(e.path), prev));
+      if (!isFile(e)) return;
+      return prev !== undefined && detector.unchanged(e, prev, () => srcTree.path(e.path));
     },
     onFailed: (e) => {
-      if (omitted.has(e)) exceptions.push({ entry: e, failed: true });
-      else failedSeq.add(seqOf.get(e)!);
+      const n = seqOf.get(e);
+      if (n === undefined) exceptions.push({ entry: e, failed: true });
+      else failedSeq.add(n);
     },
-    unchanged: (e) => detector.unchanged(e, previous.get(e), srcTree.path(e.path)),
   });
   /** In a resumed run: whether the tree's file is already the parent's inode. */
   const linkedByEarlierRun = (e: Entry) => {
@@ -294,7 +305,9 @@ async function run(repo: Repository, source: string, o: BackupOptions): Promise<
         continue;
       }
       const r = x.result!;
-      const me = entryRecord(x.entry, srcTree.path(x.entry.path), previous.get(x.entry));
+      // Its record is read afresh (xattrs, target): exceptions are few.
+      const me = entryRecord(x.entry, srcTree.path(x.entry.path), undefined);
+      me.prev = {}; // it is in the base
       const done = await finish(me, OUTCOME[r.outcome], r.digest, r.units);
       if (done) writer.add(done, true);
       else writer.remove(me.path);
@@ -379,15 +392,23 @@ type Spooled = ManifestEntry & { prev?: Pick<ManifestEntry, 'hash' | 'units'> };
 const b64 = (b: Buffer) => b.toString('base64');
 
 /**
- * Whether the parent's record stands for this entry as it is: the same stat data (a change of
- * contents, xattrs, mode or links changes ctime) and not a hard link (whose first name, which
- * its record names, may have changed without touching it).
+ * Entries that may be left out of a delta: not hard links, whose record names a first name
+ * that may have changed without touching them.
  */
-function sameAsRecorded(e: Entry, p: ManifestEntry): boolean {
+const omittable = (e: Entry) => e.type !== 'file' || e.nlink === 1;
+
+/**
+ * Whether the parent's record stands for this entry as it is: the same stat data (a change of
+ * contents, xattrs, mode or links changes ctime). Compared on the record's line where it can be
+ * (see statPrefix), parsed where it must.
+ */
+function sameAsRecorded(e: Entry, r: ManifestRecord, path64: string): boolean {
+  const prefix = statPrefix(e, path64);
+  if (prefix !== undefined && r.line.startsWith(prefix)) return true;
+  const p = r.entry; // an entry that changed, or a line not in the writer's field order
   return (
     p.type === e.type &&
     p.link === undefined &&
-    (e.type !== 'file' || e.nlink === 1) &&
     p.size === e.size &&
     p.mtimeNs === String(e.mtimeNs) &&
     p.ctimeNs === String(e.ctimeNs) &&

@@ -96,7 +96,11 @@ const b64 = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength)
 /** An entry's path as bytes. */
 export const manifestPath = (e: ManifestLine): Buffer => Buffer.from(e.path, 'base64');
 
-/** The manifest entry of a scanned entry (no xattrs, hash or link: the caller adds them). */
+/**
+ * The manifest entry of a scanned entry (no xattrs, hash or link: the caller adds them). The
+ * order of the fields is part of the format's contract with statPrefix: the stat identity
+ * first, then atime and the rest.
+ */
 export function toManifestEntry(e: Entry): ManifestEntry {
   return {
     path: b64(e.path),
@@ -105,15 +109,31 @@ export function toManifestEntry(e: Entry): ManifestEntry {
     uid: e.uid,
     gid: e.gid,
     size: e.size,
-    atimeNs: String(e.atimeNs),
     mtimeNs: String(e.mtimeNs),
     ctimeNs: String(e.ctimeNs),
     ino: String(e.ino),
     dev: e.dev,
     nlink: e.nlink,
     ...(e.rdev ? { rdev: e.rdev } : {}),
+    atimeNs: String(e.atimeNs),
     ...(e.layout ? { layout: e.layout } : {}),
   };
+}
+
+/**
+ * How the line of an entry with the same stat identity (path, type, mode, owner, size, mtime,
+ * ctime, inode, device, links, rdev) as `e` begins, as the writer writes it: a parent's record
+ * is compared with a scanned entry without being parsed. Undefined for an entry with a Lustre
+ * layout (compared parsed).
+ */
+export function statPrefix(e: Entry, path64 = b64(e.path)): string | undefined {
+  if (e.layout) return undefined;
+  const rdev = e.rdev ? `"rdev":${e.rdev},` : '';
+  return (
+    `{"path":"${path64}","type":"${e.type}","mode":${e.mode},"uid":${e.uid},"gid":${e.gid},` +
+    `"size":${e.size},"mtimeNs":"${e.mtimeNs}","ctimeNs":"${e.ctimeNs}","ino":"${e.ino}","dev":${e.dev},` +
+    `"nlink":${e.nlink},${rdev}"atimeNs":`
+  );
 }
 
 const xxh64 = (data: Buffer) => new native.Xxh64().update(data).digest();
@@ -211,8 +231,8 @@ export function readIndex(dir: string): ManifestIndex {
   return index;
 }
 
-/** Reads the chunk, checking its XXH64; the lines parsed and their paths checked. */
-export function readChunk(dir: string, chunk: ManifestChunk): ManifestLine[] {
+/** The chunk's lines, its XXH64 and line count checked. */
+function chunkLines(dir: string, chunk: ManifestChunk): string[] {
   if (!/^\d{6}\.jsonl\.gz$/.test(chunk.file)) throw manifestError(dir, `bad chunk name '${chunk.file}'`);
   let data: Buffer;
   try {
@@ -223,17 +243,59 @@ export function readChunk(dir: string, chunk: ManifestChunk): ManifestLine[] {
   if (xxh64(data) !== chunk.xxh64) throw manifestError(dir, `chunk ${chunk.file} is damaged (XXH64 differs)`);
   const lines = gunzipSync(data).toString('utf8').split('\n').slice(0, -1);
   if (lines.length !== chunk.entries) throw manifestError(dir, `chunk ${chunk.file} holds ${lines.length} entries`);
-  return lines.map((line) => {
-    const e = JSON.parse(line) as ManifestLine;
-    checkEntryPath(manifestPath(e), dir);
-    if (!isRemoval(e) && e.link !== undefined) checkEntryPath(Buffer.from(e.link, 'base64'), dir);
-    return e;
-  });
+  return lines;
+}
+
+const PATH_START = '{"path":"';
+
+/**
+ * A line of a manifest, parsed only when its fields are asked for: most of a parent's entries,
+ * unchanged, are compared by statPrefix and never are. Its path is read off the line (base64
+ * never needs escaping in JSON).
+ */
+export class ManifestRecord {
+  #value: ManifestLine | undefined;
+  #pathBytes: Buffer | undefined;
+  /** The path, base64. */
+  readonly path: string;
+
+  constructor(
+    readonly line: string,
+    private readonly dir: string,
+  ) {
+    const end = line.startsWith(PATH_START) ? line.indexOf('"', PATH_START.length) : -1;
+    this.path = end > 0 ? line.slice(PATH_START.length, end) : this.value.path;
+  }
+
+  get pathBytes(): Buffer {
+    return (this.#pathBytes ??= Buffer.from(this.path, 'base64'));
+  }
+
+  /** The line parsed, its paths checked. */
+  get value(): ManifestLine {
+    if (this.#value) return this.#value;
+    let v: ManifestLine;
+    try {
+      v = JSON.parse(this.line) as ManifestLine;
+    } catch (err) {
+      throw manifestError(this.dir, `unreadable line: ${(err as Error).message}`);
+    }
+    checkEntryPath(manifestPath(v), this.dir);
+    if (!isRemoval(v) && v.link !== undefined) checkEntryPath(Buffer.from(v.link, 'base64'), this.dir);
+    return (this.#value = v);
+  }
+
+  /** The entry (a removal is refused: only deltas hold them, and they are applied by the reader). */
+  get entry(): ManifestEntry {
+    const v = this.value;
+    if (isRemoval(v)) throw manifestError(this.dir, `unexpected removal of '${manifestPath(v).toString('latin1')}'`);
+    return v;
+  }
 }
 
 /** A manifest's own lines, in order, one chunk in memory at a time. */
-function* linesOf(dir: string, index: ManifestIndex): Generator<ManifestLine> {
-  for (const chunk of index.chunks) yield* readChunk(dir, chunk);
+function* linesOf(dir: string, index: ManifestIndex): Generator<ManifestRecord> {
+  for (const chunk of index.chunks) for (const line of chunkLines(dir, chunk)) yield new ManifestRecord(line, dir);
 }
 
 /**
@@ -241,58 +303,62 @@ function* linesOf(dir: string, index: ManifestIndex): Generator<ManifestLine> {
  * pass down the chain, one chunk per manifest in memory. Entries are counted against the index.
  */
 export function* readManifest(dir: string, depthLeft = MAX_DEPTH): Generator<ManifestEntry> {
+  for (const r of readManifestRecords(dir, depthLeft)) yield r.entry;
+}
+
+/** readManifest's entries as records, parsed when asked. */
+export function* readManifestRecords(dir: string, depthLeft = MAX_DEPTH): Generator<ManifestRecord> {
   const index = readIndex(dir);
   const own = linesOf(dir, index);
-  let entries: Iterable<ManifestEntry>;
+  let records: Iterable<ManifestRecord>;
   if (index.base === undefined) {
-    entries = fullManifest(own, dir);
+    records = fullManifest(own, dir);
   } else {
     if (!isSnapshotId(index.base)) throw manifestError(dir, `refused base '${index.base}': not a snapshot id`);
     if (depthLeft === 0) throw manifestError(dir, `more than ${MAX_DEPTH} deltas down to a full manifest`);
-    entries = applyDelta(readManifest(path.join(path.dirname(dir), index.base), depthLeft - 1), own, dir);
+    records = applyDelta(readManifestRecords(path.join(path.dirname(dir), index.base), depthLeft - 1), own, dir);
   }
   let n = 0;
-  for (const e of entries) {
+  for (const r of records) {
     n++;
-    yield e;
+    yield r;
   }
   if (n !== index.entries) throw manifestError(dir, `holds ${n} entries; its index says ${index.entries}`);
 }
 
-function* fullManifest(lines: Iterable<ManifestLine>, dir: string): Generator<ManifestEntry> {
-  for (const l of lines) {
-    if (isRemoval(l)) throw manifestError(dir, `a full manifest removes '${manifestPath(l).toString('latin1')}'`);
-    yield l;
+const REMOVAL_END = ',"removed":true}';
+
+function* fullManifest(records: Iterable<ManifestRecord>, dir: string): Generator<ManifestRecord> {
+  for (const r of records) {
+    if (r.line.endsWith(REMOVAL_END) && isRemoval(r.value)) {
+      throw manifestError(dir, `a full manifest removes '${r.pathBytes.toString('latin1')}'`);
+    }
+    yield r;
   }
 }
 
 /** The base's entries changed by a delta's lines (both in scan order). */
 function* applyDelta(
-  base: Iterable<ManifestEntry>,
-  delta: Iterable<ManifestLine>,
+  base: Iterable<ManifestRecord>,
+  delta: Iterable<ManifestRecord>,
   dir: string,
-): Generator<ManifestEntry> {
+): Generator<ManifestRecord> {
   const it = base[Symbol.iterator]();
   let b = it.next();
-  let bPath = b.done ? undefined : manifestPath(b.value);
-  const advance = () => {
-    b = it.next();
-    bPath = b.done ? undefined : manifestPath(b.value);
-  };
   for (const d of delta) {
-    const p = manifestPath(d);
-    while (bPath !== undefined && compareScanOrder(bPath, p) < 0) {
-      yield b.value as ManifestEntry;
-      advance();
+    const p = d.pathBytes;
+    while (!b.done && b.value.path !== d.path && compareScanOrder(b.value.pathBytes, p) < 0) {
+      yield b.value;
+      b = it.next();
     }
-    const replaces = bPath !== undefined && bPath.equals(p);
-    if (!isRemoval(d)) yield d;
+    const replaces = !b.done && b.value.path === d.path;
+    if (!isRemoval(d.value)) yield d;
     else if (!replaces) throw manifestError(dir, `removes '${p.toString('latin1')}', which its base does not hold`);
-    if (replaces) advance();
+    if (replaces) b = it.next();
   }
-  while (bPath !== undefined) {
-    yield b.value as ManifestEntry;
-    advance();
+  while (!b.done) {
+    yield b.value;
+    b = it.next();
   }
 }
 
@@ -309,29 +375,30 @@ export function writeManifest(dir: string, entries: Iterable<ManifestEntry>): Ma
  * passed over without being asked for (not in the scan: removed since) go to `onPassed`.
  */
 export class ManifestCursor {
-  private readonly it: Iterator<ManifestEntry> | undefined;
-  private current: { entry: ManifestEntry; path: Buffer } | undefined;
+  private readonly it: Iterator<ManifestRecord> | undefined;
+  private current: ManifestRecord | undefined;
 
   constructor(
     dir: string | undefined,
-    private readonly onPassed: (e: ManifestEntry) => void = () => {},
+    private readonly onPassed: (r: ManifestRecord) => void = () => {},
   ) {
-    this.it = dir === undefined ? undefined : readManifest(dir);
+    this.it = dir === undefined ? undefined : readManifestRecords(dir);
     this.next();
   }
 
   private next(): void {
     const r = this.it?.next();
-    this.current = r && !r.done ? { entry: r.value, path: manifestPath(r.value) } : undefined;
+    this.current = r && !r.done ? r.value : undefined;
   }
 
-  lookup(p: Buffer): ManifestEntry | undefined {
-    while (this.current && compareScanOrder(this.current.path, p) < 0) {
-      this.onPassed(this.current.entry);
+  /** `key`: the path in base64, if the caller has it. */
+  lookup(p: Buffer, key = b64(p)): ManifestRecord | undefined {
+    while (this.current && this.current.path !== key && compareScanOrder(this.current.pathBytes, p) < 0) {
+      this.onPassed(this.current);
       this.next();
     }
-    if (!this.current || !this.current.path.equals(p)) return undefined;
-    const found = this.current.entry;
+    if (!this.current || this.current.path !== key) return undefined;
+    const found = this.current;
     this.next();
     return found;
   }
@@ -339,7 +406,7 @@ export class ManifestCursor {
   /** Passes over every entry left. */
   finish(): void {
     while (this.current) {
-      this.onPassed(this.current.entry);
+      this.onPassed(this.current);
       this.next();
     }
   }

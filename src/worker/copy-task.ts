@@ -26,10 +26,11 @@ export interface TaskOptions {
 
 export interface BatchTask extends TaskOptions {
   kind: 'batch';
-  sources: Uint8Array[];
-  destinations: Uint8Array[];
-  /** rsync --link-dest: the previous copy's file for each, hard-linked if unchanged. */
-  previous?: (Uint8Array | null)[];
+  /** Path lists (see PathList), one path per file. */
+  sources: Uint8Array;
+  destinations: Uint8Array;
+  /** rsync --link-dest: the previous copy's file for each ('' for none), hard-linked if unchanged. */
+  previous?: Uint8Array;
   /** On a Lustre destination: the layout to create each file with (null: the directory's default). */
   layouts?: (Layout | null)[];
   keepOsts?: boolean;
@@ -47,7 +48,25 @@ export interface ChunkTask extends TaskOptions {
   expect: { size: number; mtimeNs: bigint; ctimeNs: bigint };
 }
 
+/** rsync --link-dest for files the caller expects unchanged: see native linkFiles. */
+export interface LinkTask extends TaskOptions {
+  kind: 'link';
+  sources: Uint8Array;
+  destinations: Uint8Array;
+  previous: Uint8Array;
+}
+
 export type CopyTask = BatchTask | ChunkTask;
+
+/** Per file of a LinkTask: 0 linked, 1 skipped, 2 left for a copy, 3 failed (in `failed`). */
+export interface LinkResult {
+  statuses: Uint8Array;
+  failed: { index: number; error: ErrorRecord }[];
+}
+
+export const LINKED = 0;
+export const LINK_SKIPPED = 1;
+export const LINK_LEFT = 2;
 
 /** The outcome of file `index` of the task (always 0 for a chunk). */
 export interface CopiedFile {
@@ -133,7 +152,13 @@ function copyChunk(t: ChunkTask): CopiedFile {
   }
 }
 
-export default function run(task: CopyTask): TaskResult {
+export default function run(task: CopyTask | LinkTask): TaskResult | LinkResult {
+  if (task.kind === 'link') {
+    const { fsync, hash, verify, checksum, checkExisting, cancel, budget } = task;
+    const options = { fsync, hash, verify, checksum, checkExisting, cancel, budget };
+    const r = native.linkFiles(options, task.sources, task.destinations, task.previous);
+    return { statuses: r.statuses, failed: r.failures };
+  }
   const result: TaskResult = { copied: [], failed: [] };
   if (task.kind === 'batch') {
     runBatch(task, result);

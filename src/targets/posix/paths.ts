@@ -17,6 +17,39 @@ export function joinPath(root: Uint8Array, rel: Uint8Array): Buffer {
   return Buffer.concat([r, SLASH, Buffer.from(rel.buffer, rel.byteOffset, rel.byteLength)]);
 }
 
+/**
+ * Paths packed into one Uint8Array, each ended by a NUL (an empty one means "none"): a batch of
+ * files crosses a worker boundary as one copy of one buffer, not one per path (native
+ * pathListArg reads it).
+ */
+export class PathList {
+  private buf = Buffer.allocUnsafe(1 << 14);
+  private len = 0;
+
+  /** Appends one path, the concatenation of parts. */
+  add(...parts: Uint8Array[]): void {
+    let n = 1;
+    for (const p of parts) n += p.byteLength;
+    if (this.len + n > this.buf.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.len + n));
+      this.buf.copy(bigger, 0, 0, this.len);
+      this.buf = bigger;
+    }
+    for (const p of parts) {
+      this.buf.set(p, this.len);
+      this.len += p.byteLength;
+    }
+    this.buf[this.len++] = 0;
+  }
+
+  /** The list, in a buffer of its own (a view into a larger one would be copied whole). */
+  take(): Uint8Array {
+    const out = new Uint8Array(this.len);
+    out.set(this.buf.subarray(0, this.len));
+    return out;
+  }
+}
+
 /** A tree's root, giving usable paths to what is below it however deep. */
 export class TreeRoot {
   /** Directory (absolute path, latin1) -> an O_PATH descriptor on it, held until close(). */
@@ -27,6 +60,12 @@ export class TreeRoot {
   /** A path the kernel accepts for rel. */
   path(rel: Uint8Array): Buffer {
     return this.usable(joinPath(this.root, rel));
+  }
+
+  /** Appends path(rel) to a list without building it apart when it is short (most are). */
+  appendTo(list: PathList, rel: Uint8Array): void {
+    if (rel.byteLength > 0 && this.root.length + 1 + rel.byteLength < LIMIT) list.add(this.root, SLASH, rel);
+    else list.add(this.path(rel));
   }
 
   close(): void {
