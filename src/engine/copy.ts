@@ -550,7 +550,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
   // rsync --link-dest for the small files that may be linked: in batches of their own, off the
   // planner (a snapshot's 10^5 unchanged files are 10^5 links, not 10^5 planned copies). A file
   // whose previous copy turns out to differ is left by the worker and comes back to be copied.
-  const LINK_BATCH = 2048;
+  const LINK_BATCH = 512;
   let lane: { entries: Entry[]; sources: PathList; destinations: PathList; previous: PathList } | undefined;
   const linking = new Set<Promise<void>>();
   const leftByLinks: Entry[] = [];
