@@ -120,7 +120,7 @@ for (let k = 0; k < trials; k++) {
     execFileSync('diff', ['-r', src, path.join(smRepo, 'trees', id)]);
     execFileSync('diff', ['-r', src, path.join(seedRoot, 'day2')]);
     added = { sm: du(smRepo) - before.sm, seed: du(seedRoot) - before.seed };
-    manifestBytes = du(path.join(smRepo, 'manifests', id));
+    manifestBytes = du(path.join(smRepo, 'manifests', id)) + du(path.join(smRepo, 'snapshots', `${id}.json`));
   }
   // Back to the state before the incrementals, for the next trial.
   for (const d of ['snapshots', 'trees', 'manifests']) {
@@ -138,6 +138,7 @@ const smDurable = med(runs.sm, 'durable');
 const seedDurable = med(runs.seed, 'durable');
 
 const mb = (b) => (b / MiB).toFixed(1);
+const kib = (b) => String(Math.round(b / 1024));
 const rss = (xs) => (xs[0].rssKiB === null ? '–' : (Math.max(...xs.map((x) => x.rssKiB)) / 1024).toFixed(0));
 const all = (xs, key) => xs.map((x) => x[key].toFixed(2)).join(', ');
 console.log(
@@ -151,8 +152,8 @@ console.log(
       'time incl. sync (s)',
       'trials incl. sync (s)',
       'peak RSS (MiB)',
-      'space added (MiB)',
-      'of which manifest (MiB)',
+      'space added (KiB)',
+      'of which manifest and record (KiB)',
     ],
     [
       [
@@ -161,8 +162,8 @@ console.log(
         smDurable.toFixed(2),
         all(runs.sm, 'durable'),
         rss(runs.sm),
-        mb(added.sm),
-        mb(manifestBytes),
+        kib(added.sm),
+        kib(manifestBytes),
       ],
       [
         'seed script: cp -al + rsync -az --delete',
@@ -170,7 +171,7 @@ console.log(
         seedDurable.toFixed(2),
         all(runs.seed, 'durable'),
         rss(runs.seed),
-        mb(added.seed),
+        kib(added.seed),
         '–',
       ],
       [

@@ -20,7 +20,7 @@ import {
 } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { shmDir, isRoot, pseudoRandom } from './helpers/fixtures.js';
 import { describeTree } from './helpers/tree.js';
 import { native } from '../src/native.js';
@@ -235,6 +235,71 @@ t.test('incremental manifests are deltas; prune keeps the bases they need; long 
   writeFileSync(`${mdir}/index.json`, JSON.stringify({ ...readIndex(mdir), base: '../../etc' }));
   t.throws(() => [...readManifest(mdir)], { code: 'MANIFEST_INVALID', message: /refused base/ });
 });
+
+t.test(
+  'a damaged manifest chain: backups go on as full ones; prune removes no manifest it cannot rule out',
+  async (t) => {
+    const dir = shmDir(t);
+    const [src, repo] = [`${dir}/src`, `${dir}/repo`];
+    mkdirSync(src);
+    for (let i = 0; i < 10; i++) writeFileSync(`${src}/f${i}`, pseudoRandom(500 + i, i));
+    const full = (await backup(repo, src)).snapshot!;
+    writeFileSync(`${src}/f0`, 'changed');
+    const i1 = (await backup(repo, src)).snapshot!;
+    writeFileSync(`${src}/f2`, 'changed');
+    const i2 = (await backup(repo, src)).snapshot!;
+    t.equal(readIndex(`${repo}/manifests/${i2.id}`).base, i1.id);
+
+    // The full manifest at the bottom of i2's chain is damaged: i2 cannot be read, nor compared with.
+    const chunk = `${repo}/manifests/${full.id}/000000.jsonl.gz`;
+    const data = readFileSync(chunk);
+    const k = data.length >> 1;
+    data[k] = data[k]! ^ 0xff;
+    writeFileSync(chunk, data);
+    const warnings: string[] = [];
+    writeFileSync(`${src}/f1`, 'changed too');
+    const i3 = (await backup(repo, src, { onWarning: (m) => warnings.push(m) })).snapshot!;
+    t.match(warnings, [/000000\.jsonl\.gz is damaged.*copies everything/]);
+    t.equal(i3.parent, undefined, 'a full backup');
+    t.equal(readIndex(`${repo}/manifests/${i3.id}`).base, undefined);
+    const out = `${dir}/out`;
+    t.same((await restore(repo, i3.id, out)).failures, []);
+    same(t, out, src, 'it restores');
+    const problems = (await verify(repo)).problems;
+    t.ok(
+      problems.some((p) => p.snapshot === full.id && /damaged/.test(p.problem)),
+      'verify names the damage',
+    );
+
+    // An index that cannot be read hides where i2's chain goes: no manifest is removed as an orphan.
+    const index = `${repo}/manifests/${i1.id}/index.json`;
+    const saved = readFileSync(index);
+    writeFileSync(index, '{not json');
+    t.same(
+      prune(repo, { last: 2 })
+        .remove.map((s) => s.id)
+        .sort(),
+      [full.id, i1.id].sort(),
+    );
+    t.ok(existsSync(`${repo}/manifests/${full.id}`) && existsSync(`${repo}/manifests/${i1.id}`), 'kept');
+    writeFileSync(index, saved);
+    prune(repo, { last: 1 });
+    t.same(readdirSync(`${repo}/manifests`), [i3.id], 'and removed once the chains can be read');
+
+    // A line naming two paths is refused, whichever a reader would have taken.
+    const m3 = `${repo}/manifests/${i3.id}`;
+    const lines = gunzipSync(readFileSync(`${m3}/000000.jsonl.gz`))
+      .toString()
+      .split('\n');
+    lines[1] = lines[1]!.replace(/}$/, `,"path":"${Buffer.from('elsewhere').toString('base64')}"}`);
+    const gz = gzipSync(lines.join('\n'));
+    writeFileSync(`${m3}/000000.jsonl.gz`, gz);
+    const idx = readIndex(m3);
+    idx.chunks[0]!.xxh64 = new native.Xxh64().update(gz).digest();
+    writeFileSync(`${m3}/index.json`, JSON.stringify(idx));
+    t.throws(() => [...readManifest(m3)], { code: 'MANIFEST_INVALID', message: /ambiguous path/ });
+  },
+);
 
 t.test('statPrefix is how the writer begins the line of an entry, for every kind of entry', async (t) => {
   const dir = shmDir(t);

@@ -100,6 +100,28 @@ t.test('--link-dest makes a snapshot that hard-links what did not change', async
   t.same(unlinked(`${dir}/snap2`), unlinked(`${dir}/src`));
 });
 
+t.test('--link-dest: files of a deep directory the previous copy lacks are copied, the rest linked', async (t) => {
+  const dir = diskDir(t);
+  tree(`${dir}/src`);
+  t.equal(sm('sync', `${dir}/src`, `${dir}/snap1`).status, 0);
+  // Deeper than PATH_MAX, only in the source: the previous copy's paths there cannot even be made.
+  const cwd = process.cwd();
+  t.teardown(() => process.chdir(cwd));
+  process.chdir(`${dir}/src`);
+  for (let level = 0; level < 21; level++) {
+    const name = `${String(level).padStart(2, '0')}${'d'.repeat(198)}`;
+    mkdirSync(name);
+    process.chdir(name);
+  }
+  for (let i = 0; i < 3; i++) writeFileSync(`leaf${i}`, pseudoRandom(1000 + i, i));
+  process.chdir(cwd);
+  const r = sm('sync', '--link-dest', `${dir}/snap1`, `${dir}/src`, `${dir}/snap2`);
+  t.equal(r.status, 0, r.stderr);
+  t.equal(r.summary.failed, 0);
+  t.equal(r.summary.files, 3, 'the deep files are copied');
+  t.equal(r.summary.linked, 5, 'every other file is linked');
+});
+
 t.test('filters: excluded entries are neither copied nor deleted', async (t) => {
   const dir = diskDir(t);
   tree(`${dir}/src`);

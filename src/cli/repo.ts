@@ -101,6 +101,10 @@ export function repoCommands(program: Command): void {
             breakLock: opts.breakLock,
             signal: run.signal,
             onError: printFailure(opts),
+            onWarning: (message) => {
+              if (opts.json) json({ type: 'warning', message });
+              else process.stderr.write(`stripemover: warning: ${message}\n`);
+            },
           });
           failed += r.failures.length;
           if (r.interrupted) return Exit.interrupted;

@@ -574,6 +574,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     const p = (workers().run(task) as Promise<LinkResult>)
       .then(
         (r) => {
+          if (r.statuses.length !== entries.length) throw new Error('link batch answered out of step');
           const errors = new Map(r.failed.map((f) => [f.index, f.error]));
           entries.forEach((e, i) => {
             const status = r.statuses[i];
@@ -582,7 +583,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
             else if (status === LINK_LEFT) leftByLinks.push(e);
             else {
               failedPaths.add(key(e.path));
-              fail(e.path, errors.get(i)!, e);
+              fail(e.path, errors.get(i) ?? { code: 'LINK_FAILED', message: 'link failed' }, e);
             }
           });
         },
@@ -594,16 +595,32 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
           }
         },
       )
+      // What a listener of the events above throws ends the run, as the scheduler's onDone errors
+      // do; it is never charged to whichever file the scan is at.
+      .catch((error: unknown) => void (laneFailure ??= { error }))
       .finally(() => linking.delete(p));
     linking.add(p);
   };
-  /** Queues a file for linking; true when a batch has been sent off (then wait for laneRoom()). */
-  const toLane = (e: Entry) => {
+  let laneFailure: { error: unknown } | undefined;
+  /**
+   * Queues a file for linking: true when a batch has been sent off (then wait for laneRoom()),
+   * undefined when the previous copy's path cannot be made (the file is then copied as any
+   * other). All three paths are made before the file joins the batch, so a batch never gets out
+   * of step with its lists.
+   */
+  const toLane = (e: Entry): boolean | undefined => {
+    let previous: Buffer;
+    try {
+      previous = prev!.path(e.path);
+    } catch {
+      return undefined; // e.g. its directory is not in the previous copy
+    }
+    const [from, to] = [src.path(e.path), dst.path(e.path)]; // a throw fails this file only
     lane ??= { entries: [], sources: new PathList(), destinations: new PathList(), previous: new PathList() };
     lane.entries.push(e);
-    src.appendTo(lane.sources, e.path);
-    dst.appendTo(lane.destinations, e.path);
-    prev!.appendTo(lane.previous, e.path);
+    lane.sources.add(from);
+    lane.destinations.add(to);
+    lane.previous.add(previous);
     if (lane.entries.length < LINK_BATCH) return false;
     flushLane();
     return true;
@@ -618,6 +635,9 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     for await (const e of entries) {
       while (leftByLinks.length > 0) yield leftByLinks.pop()!;
       const verdict = o.onEntry?.(e);
+      // Not every verdict is awaited below (a later name of a hard link is linked to its first):
+      // one left alone must not become an unhandled rejection; awaiting still sees its error.
+      if (verdict instanceof Promise) verdict.catch(() => {});
       // Full paths only for what is made here: most entries are files handed to the planner.
       const isFile = e.type === 'file';
       const from = isFile ? srcRoot : src.path(e.path);
@@ -659,8 +679,10 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
               continue;
             }
             if (mayLink.has(e) && e.size <= plan.largeFileThreshold) {
-              if (toLane(e)) await laneRoom();
-              continue;
+              const queued = toLane(e);
+              if (queued === true) await laneRoom();
+              if (queued !== undefined) continue;
+              mayLink.delete(e); // no previous copy to link from: copied
             }
             if (e.size > plan.largeFileThreshold) {
               const prev = linkable(e);
@@ -734,8 +756,10 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
       await scheduler.submit(unit);
     }
     await scheduler.drain();
+    if (laneFailure) throw laneFailure.error;
   } catch (err) {
     if (!o.signal?.aborted) {
+      await Promise.allSettled(linking); // they use the roots' anchors
       release();
       throw err;
     }

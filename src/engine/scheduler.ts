@@ -80,7 +80,13 @@ export class StreamScheduler<U extends { stream: string }, R> {
         this.failure ??= { error };
       }
     };
-    const p: Promise<void> = this.execute(unit)
+    let running: Promise<R>;
+    try {
+      running = this.execute(unit);
+    } catch (error) {
+      running = Promise.reject(error); // e.g. a path that cannot be made: the unit fails, not the run
+    }
+    const p: Promise<void> = running
       .then(
         (r) => done(r, undefined),
         (e) => done(undefined, e ?? new Error('unit failed')),

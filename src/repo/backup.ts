@@ -15,6 +15,7 @@ import type { Entry, EntryType } from '../model/entry.js';
 import {
   MAX_DEPTH,
   ManifestCursor,
+  checkManifestChain,
   ManifestWriter,
   isRemoval,
   manifestPath,
@@ -75,6 +76,8 @@ export interface BackupOptions {
   signal?: AbortSignal;
   onProgress?: (summary: CopySummary) => void;
   onError?: (failure: CopyFailure) => void;
+  /** Something the user should know that does not stop the backup. */
+  onWarning?: (message: string) => void;
 }
 
 export interface BackupResult {
@@ -104,7 +107,7 @@ async function run(repo: Repository, source: string, o: BackupOptions): Promise<
   // (killed between the two steps): it is finished, never reopened.
   for (const p of repo.pending()) if (repo.hasSnapshot(p.id)) repo.removePending(p.id);
   const resumed = repo.pending().find((p) => p.source === source && p.host === host);
-  const parent = resumed
+  let parent = resumed
     ? resumed.parent
       ? repo.snapshot(resumed.parent)
       : undefined
@@ -112,6 +115,16 @@ async function run(repo: Repository, source: string, o: BackupOptions): Promise<
         .snapshots()
         .filter((s) => s.source === source && s.host === host)
         .at(-1);
+  if (parent) {
+    // A parent whose manifest (or a base below it) is damaged cannot say what changed: rather
+    // than no backup at all until someone repairs it, a full one (verify names the damage).
+    try {
+      checkManifestChain(repo.manifestDir(parent.id));
+    } catch (err) {
+      o.onWarning?.(`${(err as Error).message}; so this backup compares with no parent and copies everything`);
+      parent = undefined;
+    }
+  }
   const now = new Date();
   const id = resumed?.id ?? newSnapshotId(now);
   // The snapshot's time is when its first run started: the point in time it stands for.

@@ -231,8 +231,8 @@ export function readIndex(dir: string): ManifestIndex {
   return index;
 }
 
-/** The chunk's lines, its XXH64 and line count checked. */
-function chunkLines(dir: string, chunk: ManifestChunk): string[] {
+/** The chunk's bytes, its XXH64 checked. */
+function chunkData(dir: string, chunk: ManifestChunk): Buffer {
   if (!/^\d{6}\.jsonl\.gz$/.test(chunk.file)) throw manifestError(dir, `bad chunk name '${chunk.file}'`);
   let data: Buffer;
   try {
@@ -241,7 +241,27 @@ function chunkLines(dir: string, chunk: ManifestChunk): string[] {
     throw manifestError(dir, `chunk ${chunk.file} unreadable: ${(err as Error).message}`);
   }
   if (xxh64(data) !== chunk.xxh64) throw manifestError(dir, `chunk ${chunk.file} is damaged (XXH64 differs)`);
-  const lines = gunzipSync(data).toString('utf8').split('\n').slice(0, -1);
+  return data;
+}
+
+/**
+ * Throws MANIFEST_INVALID unless every index and chunk down the manifest's chain of deltas is
+ * there and intact (digests only: cheap, the compressed bytes are hashed, not parsed).
+ */
+export function checkManifestChain(dir: string): void {
+  for (let depth = 0; depth <= MAX_DEPTH; depth++) {
+    const index = readIndex(dir);
+    for (const chunk of index.chunks) chunkData(dir, chunk);
+    if (index.base === undefined) return;
+    if (!isSnapshotId(index.base)) throw manifestError(dir, `refused base '${index.base}': not a snapshot id`);
+    dir = path.join(path.dirname(dir), index.base);
+  }
+  throw manifestError(dir, `more than ${MAX_DEPTH} deltas down to a full manifest`);
+}
+
+/** The chunk's lines, its XXH64 and line count checked. */
+function chunkLines(dir: string, chunk: ManifestChunk): string[] {
+  const lines = gunzipSync(chunkData(dir, chunk)).toString('utf8').split('\n').slice(0, -1);
   if (lines.length !== chunk.entries) throw manifestError(dir, `chunk ${chunk.file} holds ${lines.length} entries`);
   return lines;
 }
@@ -264,7 +284,7 @@ export class ManifestRecord {
     private readonly dir: string,
   ) {
     const end = line.startsWith(PATH_START) ? line.indexOf('"', PATH_START.length) : -1;
-    this.path = end > 0 ? line.slice(PATH_START.length, end) : this.value.path;
+    this.path = end > 0 ? line.slice(PATH_START.length, end) : pathOfLine(line);
   }
 
   get pathBytes(): Buffer {
@@ -280,6 +300,8 @@ export class ManifestRecord {
     } catch (err) {
       throw manifestError(this.dir, `unreadable line: ${(err as Error).message}`);
     }
+    // The path read off the line is the one parsed (a line with two "path" keys is refused).
+    if (v.path !== this.path) throw manifestError(this.dir, `line with an ambiguous path: ${this.line.slice(0, 80)}`);
     checkEntryPath(manifestPath(v), this.dir);
     if (!isRemoval(v) && v.link !== undefined) checkEntryPath(Buffer.from(v.link, 'base64'), this.dir);
     return (this.#value = v);
@@ -290,6 +312,16 @@ export class ManifestRecord {
     const v = this.value;
     if (isRemoval(v)) throw manifestError(this.dir, `unexpected removal of '${manifestPath(v).toString('latin1')}'`);
     return v;
+  }
+}
+
+/** The path of a line written in another order (unparseable: '', and `value` says why). */
+function pathOfLine(line: string): string {
+  try {
+    const path = (JSON.parse(line) as { path?: unknown }).path;
+    return typeof path === 'string' ? path : '';
+  } catch {
+    return '';
   }
 }
 

@@ -252,6 +252,7 @@ export class Repository {
     const dir = path.join(this.root, 'pending');
     for (const f of [`${checkId(id)}.json`, `${id}.entries`, `${id}.results`])
       rmSync(path.join(dir, f), { force: true });
+    rmSync(path.join(dir, `${id}.manifest`), { recursive: true, force: true }); // a full manifest being made
     syncDir(dir);
   }
 
@@ -265,29 +266,36 @@ export class Repository {
    * is gone (prune keeps it for them).
    */
   orphans(): string[] {
-    const live = [...this.snapshots().map((s) => s.id), ...this.pending().map((p) => p.id)];
-    const trees = new Set(live);
-    const manifests = new Set(live);
-    for (let base of live.map((id) => this.manifestBase(id))) {
-      while (base !== undefined && !manifests.has(base)) {
-        manifests.add(base);
-        base = this.manifestBase(base);
-      }
+    const snapshots = this.snapshots().map((s) => s.id);
+    const pending = this.pending();
+    const trees = new Set([...snapshots, ...pending.map((p) => p.id)]);
+    const manifests = new Set(trees);
+    // A chain that cannot be followed (an index unreadable, even for a moment) could lead to any
+    // manifest: then none is called an orphan, so none is removed. verify names the unreadable one.
+    let chainsKnown = true;
+    // A pending backup's manifest may not be written yet: the base it will name is its parent's.
+    const parents = pending.flatMap((p) => (p.parent !== undefined && !manifests.has(p.parent) ? [p.parent] : []));
+    for (const id of parents) manifests.add(id);
+    for (const id of [...snapshots, ...parents]) {
+      let base = this.manifestBase(id);
+      for (; typeof base === 'string' && !manifests.has(base); base = this.manifestBase(base)) manifests.add(base);
+      if (base === null) chainsKnown = false;
     }
     const unknown = (d: string, known: Set<string>) =>
       readdirSync(path.join(this.root, d))
         .filter((id) => isSnapshotId(id) && !known.has(id))
         .map((id) => path.join(this.root, d, id));
-    return [...unknown('trees', trees), ...unknown('manifests', manifests)];
+    return [...unknown('trees', trees), ...(chainsKnown ? unknown('manifests', manifests) : [])];
   }
 
-  /** The snapshot whose manifest this snapshot's is a delta against (undefined: full, or unreadable). */
-  private manifestBase(id: string): string | undefined {
+  /** The base of a snapshot's manifest: its id, undefined for a full manifest, null when unreadable. */
+  private manifestBase(id: string): string | undefined | null {
     try {
       const base = readIndex(this.manifestDir(id)).base;
-      return base !== undefined && isSnapshotId(base) ? base : undefined;
+      if (base === undefined) return undefined;
+      return isSnapshotId(base) ? base : null;
     } catch {
-      return undefined; // verify names a manifest it cannot read
+      return null;
     }
   }
 }
