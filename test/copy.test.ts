@@ -16,7 +16,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { copy } from '../src/engine/copy.js';
 import { native, fsConstants as C } from '../src/native.js';
-import { diskDir, isRoot, pseudoRandom } from './helpers/fixtures.js';
+import { diskDir, isRoot, makeDeepDirs, pseudoRandom } from './helpers/fixtures.js';
 import { describeTree } from './helpers/tree.js';
 
 const MiB = 1 << 20;
@@ -150,20 +150,13 @@ t.test('the CLI prints JSON lines and exits 0', async (t) => {
 t.test('paths deeper than PATH_MAX (4096 bytes) are copied, large files and links included', async (t) => {
   const dir = diskDir(t);
   mkdirSync(`${dir}/src`);
-  const cwd = process.cwd();
-  t.teardown(() => process.chdir(cwd));
-  // Built by walking down with chdir: no single path handed to the kernel is long.
-  process.chdir(`${dir}/src`);
-  for (let level = 0; level < 24; level++) {
-    const name = `${String(level).padStart(2, '0')}${'d'.repeat(198)}`;
-    mkdirSync(name);
-    process.chdir(name);
+  makeDeepDirs(`${dir}/src`, 24, (level) => {
     if (level % 6 === 5) writeFileSync(`small${level}`, pseudoRandom(3000 + level, level));
-  }
-  writeFileSync('large', pseudoRandom(3 * CHUNK + 5, 42)); // chunked: a temporary file and journal down here
-  symlinkSync('large', 'link');
-  writeFileSync(Buffer.from([0x62, 0xff]), 'non-UTF-8 name at the bottom');
-  process.chdir(cwd);
+    if (level < 23) return;
+    writeFileSync('large', pseudoRandom(3 * CHUNK + 5, 42)); // chunked: a temporary file and journal down here
+    symlinkSync('large', 'link');
+    writeFileSync(Buffer.from([0x62, 0xff]), 'non-UTF-8 name at the bottom');
+  });
   const summary = await copy(`${dir}/src`, `${dir}/dst`, { chunkSize: CHUNK, verify: true }).done;
   t.same(summary.failures, []);
   t.equal(summary.files, 6);

@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } 
 import { native } from '../src/native.js';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { diskDir, pseudoRandom } from './helpers/fixtures.js';
+import { diskDir, makeDeepDirs, pseudoRandom } from './helpers/fixtures.js';
 import { describeTree } from './helpers/tree.js';
 
 const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'stripemover.js');
@@ -105,16 +105,9 @@ t.test('--link-dest: files of a deep directory the previous copy lacks are copie
   tree(`${dir}/src`);
   t.equal(sm('sync', `${dir}/src`, `${dir}/snap1`).status, 0);
   // Deeper than PATH_MAX, only in the source: the previous copy's paths there cannot even be made.
-  const cwd = process.cwd();
-  t.teardown(() => process.chdir(cwd));
-  process.chdir(`${dir}/src`);
-  for (let level = 0; level < 21; level++) {
-    const name = `${String(level).padStart(2, '0')}${'d'.repeat(198)}`;
-    mkdirSync(name);
-    process.chdir(name);
-  }
-  for (let i = 0; i < 3; i++) writeFileSync(`leaf${i}`, pseudoRandom(1000 + i, i));
-  process.chdir(cwd);
+  makeDeepDirs(`${dir}/src`, 21, (level) => {
+    if (level === 20) for (let i = 0; i < 3; i++) writeFileSync(`leaf${i}`, pseudoRandom(1000 + i, i));
+  });
   const r = sm('sync', '--link-dest', `${dir}/snap1`, `${dir}/src`, `${dir}/snap2`);
   t.equal(r.status, 0, r.stderr);
   t.equal(r.summary.failed, 0);

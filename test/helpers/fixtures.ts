@@ -1,12 +1,32 @@
 // Real files in real directories for the tests, plus the independent tools they are checked against.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Test } from 'tap';
 
 /** A fresh directory on the machine's disk (O_DIRECT works there), removed after the test. */
 export function diskDir(t: Test): string {
   return tempIn(t, process.env.STRIPEMOVER_TEST_DISK ?? '/var/tmp');
+}
+
+/**
+ * Makes `levels` nested directories of 200-byte names below `root` (21 go past PATH_MAX) by
+ * walking down with chdir, so that no path handed to the kernel is long; `atLevel` runs in each,
+ * as the working directory, after it is made. Returns to the working directory it started in.
+ */
+export function makeDeepDirs(root: string, levels: number, atLevel: (level: number) => void = () => {}): void {
+  const cwd = process.cwd();
+  try {
+    process.chdir(root);
+    for (let level = 0; level < levels; level++) {
+      const name = `${String(level).padStart(2, '0')}${'d'.repeat(198)}`;
+      mkdirSync(name);
+      process.chdir(name);
+      atLevel(level);
+    }
+  } finally {
+    process.chdir(cwd);
+  }
 }
 
 /** A fresh directory on tmpfs (/dev/shm), removed after the test. */
