@@ -609,18 +609,28 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
    * of step with its lists.
    */
   const toLane = (e: Entry): boolean | undefined => {
-    let previous: Buffer;
-    try {
-      previous = prev!.path(e.path);
-    } catch {
-      return undefined; // e.g. its directory is not in the previous copy
+    let deep: [Buffer, Buffer, Buffer] | undefined;
+    if (!(src.fits(e.path) && dst.fits(e.path) && prev!.fits(e.path))) {
+      // Reached through anchors on its directories, which the previous copy may not have.
+      let previous: Buffer;
+      try {
+        previous = prev!.path(e.path);
+      } catch {
+        return undefined;
+      }
+      deep = [src.path(e.path), dst.path(e.path), previous]; // a throw fails this file only
     }
-    const [from, to] = [src.path(e.path), dst.path(e.path)]; // a throw fails this file only
     lane ??= { entries: [], sources: new PathList(), destinations: new PathList(), previous: new PathList() };
     lane.entries.push(e);
-    lane.sources.add(from);
-    lane.destinations.add(to);
-    lane.previous.add(previous);
+    if (deep) {
+      lane.sources.add(deep[0]);
+      lane.destinations.add(deep[1]);
+      lane.previous.add(deep[2]);
+    } else {
+      src.appendTo(lane.sources, e.path);
+      dst.appendTo(lane.destinations, e.path);
+      prev!.appendTo(lane.previous, e.path);
+    }
     if (lane.entries.length < LINK_BATCH) return false;
     flushLane();
     return true;

@@ -62,9 +62,14 @@ export class TreeRoot {
     return this.usable(joinPath(this.root, rel));
   }
 
+  /** Whether path(rel) is root/rel itself: short enough for the kernel, no anchor needed. */
+  fits(rel: Uint8Array): boolean {
+    return rel.byteLength > 0 && this.root.length + 1 + rel.byteLength < LIMIT;
+  }
+
   /** Appends path(rel) to a list without building it apart when it is short (most are). */
   appendTo(list: PathList, rel: Uint8Array): void {
-    if (rel.byteLength > 0 && this.root.length + 1 + rel.byteLength < LIMIT) list.add(this.root, SLASH, rel);
+    if (this.fits(rel)) list.add(this.root, SLASH, rel);
     else list.add(this.path(rel));
   }
 
