@@ -580,8 +580,10 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
             const status = r.statuses[i];
             if (status === LINKED) linkedNow(e, 'linked');
             else if (status === LINK_SKIPPED) linkedNow(e, 'skipped');
-            else if (status === LINK_LEFT) leftByLinks.push(e);
-            else {
+            else if (status === LINK_LEFT) {
+              mayLink.add(e); // the batch task tries the link once more, then copies
+              leftByLinks.push(e);
+            } else {
               failedPaths.add(key(e.path));
               fail(e.path, errors.get(i) ?? { code: 'LINK_FAILED', message: 'link failed' }, e);
             }
@@ -677,7 +679,10 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
             s.scannedBytes += e.size;
             // Hooks and lookups that answer at once are not awaited: 10^5 files, 10^5 turns saved each.
             const unchanged = prev && (verdict ?? true);
-            if (unchanged === true || (unchanged instanceof Promise && (await unchanged))) mayLink.add(e);
+            const linkIt = unchanged === true || (unchanged instanceof Promise && (await unchanged));
+            // mayLink (a WeakSet) only for what goes on past the link batches: few files.
+            const small = e.size <= plan.largeFileThreshold;
+            if (linkIt && (!small || o.dryRun)) mayLink.add(e);
             if (o.dryRun) {
               await dryRunFile(e);
               continue;
@@ -688,11 +693,11 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
               events.emit('file', { entry: e, outcome: 'skipped' } satisfies FileResult);
               continue;
             }
-            if (mayLink.has(e) && e.size <= plan.largeFileThreshold) {
+            if (linkIt && small) {
               const queued = toLane(e);
               if (queued === true) await laneRoom();
               if (queued !== undefined) continue;
-              mayLink.delete(e); // no previous copy to link from: copied
+              // No previous copy to link from: copied.
             }
             if (e.size > plan.largeFileThreshold) {
               const prev = linkable(e);
