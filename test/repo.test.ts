@@ -32,7 +32,14 @@ import { diffLive, diffSnapshots } from '../src/repo/diff.js';
 import { applyRetention } from '../src/repo/retention.js';
 import { loadConfig } from '../src/repo/config.js';
 import { Repository } from '../src/repo/repository.js';
-import { MAX_DEPTH, readIndex, readManifest, statPrefix, toManifestEntry } from '../src/repo/manifest.js';
+import {
+  MAX_DEPTH,
+  readIndex,
+  readManifest,
+  statPrefix,
+  toManifestEntry,
+  type ManifestEntry,
+} from '../src/repo/manifest.js';
 import { scan } from '../src/scan/index.js';
 
 const MiB = 1 << 20;
@@ -234,6 +241,88 @@ t.test('incremental manifests are deltas; prune keeps the bases they need; long 
   const mdir = `${repo}/manifests/${(await backup(repo, src)).snapshot!.id}`;
   writeFileSync(`${mdir}/index.json`, JSON.stringify({ ...readIndex(mdir), base: '../../etc' }));
   t.throws(() => [...readManifest(mdir)], { code: 'MANIFEST_INVALID', message: /refused base/ });
+});
+
+t.test('20 generations of random changes: each manifest, its deltas applied, lists the tree as it was', async (t) => {
+  const dir = shmDir(t);
+  const [src, repo] = [`${dir}/src`, `${dir}/repo`];
+  let seed = 1;
+  const rnd = (n: number) => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % n;
+  };
+  for (let d = 0; d < 5; d++) {
+    mkdirSync(`${src}/d${d}/sub`, { recursive: true });
+    for (let i = 0; i < 30; i++) writeFileSync(`${src}/d${d}/f${i}`, 'x'.repeat(rnd(500)));
+    writeFileSync(`${src}/d${d}/sub/s`, 'sub');
+  }
+  mkdirSync(`${src}/d0!`); // after d0's contents in scan order, before d0 bytewise
+  writeFileSync(`${src}/d0!/z`, 'z');
+  symlinkSync('d0/f1', `${src}/ln`);
+  linkSync(`${src}/d1/f1`, `${src}/hl`);
+  /** What describeTree says of an entry, from its manifest record. */
+  const described = (e: ManifestEntry) => {
+    const p = Buffer.from(e.path, 'base64').toString('latin1');
+    return {
+      path: p,
+      type: e.type,
+      mode: e.mode & 0o7777,
+      uid: e.uid,
+      gid: e.gid,
+      ...(e.type === 'file' ? { size: BigInt(e.size), mtimeNs: BigInt(e.mtimeNs) } : {}),
+      ...(e.type === 'file' && e.nlink > 1
+        ? { linkGroup: e.link ? Buffer.from(e.link, 'base64').toString('latin1') : p }
+        : {}),
+      ...(e.type === 'symlink' ? { target: Buffer.from(e.target!, 'base64').toString('latin1') } : {}),
+      ...(e.type !== 'symlink' && e.type !== 'dir' && e.type !== 'file' && p !== ''
+        ? { mtimeNs: BigInt(e.mtimeNs) }
+        : {}),
+    };
+  };
+  const text = (x: unknown) => JSON.stringify(x, (_, v) => (typeof v === 'bigint' ? String(v) : v));
+  const live = () => describeTree(src).map(({ digest: _d, sparse: _s, xattrs: _x, ...rest }) => rest);
+  const depths: (number | undefined)[] = [];
+  for (let g = 0; g <= 20; g++) {
+    for (let k = 0; g > 0 && k < 5; k++) {
+      const f = `${src}/d${rnd(5)}/f${rnd(30)}`;
+      const op = rnd(6);
+      if (!existsSync(f) && op !== 5) continue;
+      if (op === 0) writeFileSync(f, `changed ${g}`);
+      else if (op === 1) rmSync(f, { recursive: true });
+      else if (op === 2) execFileSync('chmod', ['600', f]);
+      else if (op === 3) {
+        rmSync(f, { recursive: true });
+        mkdirSync(f);
+        writeFileSync(`${f}/in`, 'in');
+      } else {
+        const to = `${src}/d${rnd(5)}`; // d2 goes at generation 5
+        if (!existsSync(to)) continue;
+        if (op === 4) renameSync(f, `${to}/r${g}_${k}`);
+        else writeFileSync(`${to}/n${g}_${k}`, 'new');
+      }
+    }
+    if (g === 5) rmSync(`${src}/d2`, { recursive: true });
+    if (g === 7) rmSync(`${src}/hl`);
+    if (g === 9) linkSync(`${src}/d3/sub/s`, `${src}/hl2`);
+    if (g === 11) {
+      rmSync(`${src}/d0!`, { recursive: true });
+      writeFileSync(`${src}/d0!`, 'now a file');
+    }
+    const want = live();
+    const snap = (await backup(repo, src, { threads: 1 })).snapshot!;
+    depths.push(snap.manifest.depth);
+    const got = [...readManifest(`${repo}/manifests/${snap.id}`)].map(described);
+    if (text(got) !== text(want)) {
+      t.same(JSON.parse(text(got)), JSON.parse(text(want)), `generation ${g}`);
+      break;
+    }
+  }
+  t.same(
+    depths,
+    [undefined, ...Array.from({ length: 16 }, (_, k) => k + 1), undefined, 1, 2, 3],
+    'deltas, then a full one',
+  );
+  t.same((await verify(repo, { readData: true })).problems, []);
 });
 
 t.test(

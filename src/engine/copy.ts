@@ -571,7 +571,9 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
       destinations: destinations.take(),
       previous: previous.take(),
     };
-    const p = (workers().run(task) as Promise<LinkResult>)
+    // The lists are the batch's own buffers: moved to the worker, not copied.
+    const transferList = [task.sources.buffer, task.destinations.buffer, task.previous.buffer] as ArrayBuffer[];
+    const p = (workers().run(task, { transferList }) as Promise<LinkResult>)
       .then(
         (r) => {
           if (r.statuses.length !== entries.length) throw new Error('link batch answered out of step');

@@ -331,68 +331,106 @@ function* linesOf(dir: string, index: ManifestIndex): Generator<ManifestRecord> 
 }
 
 /**
- * Every entry of the manifest in `dir`, in scan order, a delta applied to its base: one merge
- * pass down the chain, one chunk per manifest in memory. Entries are counted against the index.
+ * Every entry of the manifest in `dir`, in scan order, its chain of deltas applied: one merge
+ * pass, one chunk per manifest in memory. Entries are counted against each index.
  */
 export function* readManifest(dir: string, depthLeft = MAX_DEPTH): Generator<ManifestEntry> {
   for (const r of readManifestRecords(dir, depthLeft)) yield r.entry;
 }
 
-/** readManifest's entries as records, parsed when asked. */
+/** One manifest of a chain being merged: its index, its lines, the line at hand. */
+interface Level {
+  dir: string;
+  index: ManifestIndex;
+  lines: Iterator<ManifestRecord>;
+  head: ManifestRecord | undefined;
+  /** Entries its lines add (+1) or remove (-1), for the count check. */
+  change: number;
+}
+
+const advance = (l: Level) => {
+  const r = l.lines.next();
+  l.head = r.done ? undefined : r.value;
+};
+
+/** Whether a's path comes before b's in scan order. */
+const before = (a: ManifestRecord, b: ManifestRecord) =>
+  a.path !== b.path && compareScanOrder(a.pathBytes, b.pathBytes) < 0;
+
+/**
+ * readManifest's entries as records, parsed when asked. The full manifest at the bottom of the
+ * chain and every delta above it are merged at once (not one merge per delta), so a chain's
+ * depth costs little: a base entry that no delta touches is passed on after one comparison with
+ * the smallest path the deltas have next.
+ */
 export function* readManifestRecords(dir: string, depthLeft = MAX_DEPTH): Generator<ManifestRecord> {
-  const index = readIndex(dir);
-  const own = linesOf(dir, index);
-  let records: Iterable<ManifestRecord>;
-  if (index.base === undefined) {
-    records = fullManifest(own, dir);
-  } else {
-    if (!isSnapshotId(index.base)) throw manifestError(dir, `refused base '${index.base}': not a snapshot id`);
-    if (depthLeft === 0) throw manifestError(dir, `more than ${MAX_DEPTH} deltas down to a full manifest`);
-    records = applyDelta(readManifestRecords(path.join(path.dirname(dir), index.base), depthLeft - 1), own, dir);
+  const chain: Level[] = [];
+  for (let d = dir; ;) {
+    const index = readIndex(d);
+    chain.push({ dir: d, index, lines: linesOf(d, index), head: undefined, change: 0 });
+    if (index.base === undefined) break;
+    if (!isSnapshotId(index.base)) throw manifestError(d, `refused base '${index.base}': not a snapshot id`);
+    if (chain.length > depthLeft) throw manifestError(dir, `more than ${MAX_DEPTH} deltas down to a full manifest`);
+    d = path.join(path.dirname(d), index.base);
   }
-  let n = 0;
-  for (const r of records) {
-    n++;
-    yield r;
+  chain.reverse(); // the full manifest first, then the deltas from the oldest
+  const [full, ...deltas] = chain as [Level, ...Level[]];
+  for (const l of chain) advance(l);
+  /** The delta whose next line has the smallest path (the oldest of equals), if any. */
+  const first = () => {
+    let m: Level | undefined;
+    for (const l of deltas) if (l.head && (!m || before(l.head, m.head!))) m = l;
+    return m;
+  };
+  let next = first();
+  let fullCount = 0;
+  while (full.head || next) {
+    if (full.head && (!next || before(full.head, next.head!))) {
+      const r = full.head;
+      if (r.line.endsWith(REMOVAL_END) && isRemoval(r.value)) {
+        throw manifestError(full.dir, `a full manifest removes '${r.pathBytes.toString('latin1')}'`);
+      }
+      fullCount++;
+      advance(full);
+      yield r;
+      continue;
+    }
+    // The path at hand, through the chain from the bottom: each delta that has it replaces,
+    // adds or removes what the levels below make of it.
+    const at = next!.head!;
+    let present: ManifestRecord | undefined;
+    if (full.head && full.head.path === at.path) {
+      present = full.head;
+      fullCount++;
+      advance(full);
+    }
+    for (const l of deltas) {
+      if (!l.head || l.head.path !== at.path) continue;
+      const line = l.head;
+      advance(l);
+      if (isRemoval(line.value)) {
+        if (!present)
+          throw manifestError(l.dir, `removes '${at.pathBytes.toString('latin1')}', which its base does not hold`);
+        l.change--;
+        present = undefined;
+      } else {
+        if (!present) l.change++;
+        present = line;
+      }
+    }
+    next = first();
+    if (present) yield present;
   }
-  if (n !== index.entries) throw manifestError(dir, `holds ${n} entries; its index says ${index.entries}`);
+  // Each level's count: the full manifest's lines, plus what each delta up to it added.
+  let entries = fullCount;
+  for (const l of chain) {
+    entries += l.change;
+    if (entries !== l.index.entries)
+      throw manifestError(l.dir, `holds ${entries} entries; its index says ${l.index.entries}`);
+  }
 }
 
 const REMOVAL_END = ',"removed":true}';
-
-function* fullManifest(records: Iterable<ManifestRecord>, dir: string): Generator<ManifestRecord> {
-  for (const r of records) {
-    if (r.line.endsWith(REMOVAL_END) && isRemoval(r.value)) {
-      throw manifestError(dir, `a full manifest removes '${r.pathBytes.toString('latin1')}'`);
-    }
-    yield r;
-  }
-}
-
-/** The base's entries changed by a delta's lines (both in scan order). */
-function* applyDelta(
-  base: Iterable<ManifestRecord>,
-  delta: Iterable<ManifestRecord>,
-  dir: string,
-): Generator<ManifestRecord> {
-  const it = base[Symbol.iterator]();
-  let b = it.next();
-  for (const d of delta) {
-    const p = d.pathBytes;
-    while (!b.done && b.value.path !== d.path && compareScanOrder(b.value.pathBytes, p) < 0) {
-      yield b.value;
-      b = it.next();
-    }
-    const replaces = !b.done && b.value.path === d.path;
-    if (!isRemoval(d.value)) yield d;
-    else if (!replaces) throw manifestError(dir, `removes '${p.toString('latin1')}', which its base does not hold`);
-    if (replaces) b = it.next();
-  }
-  while (!b.done) {
-    yield b.value;
-    b = it.next();
-  }
-}
 
 /** Writes `entries` as a full manifest into `dir`. */
 export function writeManifest(dir: string, entries: Iterable<ManifestEntry>): ManifestIndex {
