@@ -268,7 +268,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
   const firstLink = new Map<string, Buffer>(); // dev:ino -> first path, for files with nlink > 1
   const laterLinks: { path: Buffer; target: Buffer }[] = [];
   const failedPaths = new Set<string>();
-  /** Files that may be hard-linked from linkDest (the caller's unchanged() agreed). */
+  /** Files past the link batches that may be hard-linked from linkDest (onEntry's verdict agreed). */
   const mayLink = new WeakSet<Entry>();
 
   const progress = (): Progress => {
