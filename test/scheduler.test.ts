@@ -87,3 +87,31 @@ t.test('submit() waits while maxQueued units are waiting', async (t) => {
   await h.s.drain();
   t.same(h.done, [0, 1, 2, 3]);
 });
+
+t.test('settle() starts nothing more and waits for what runs; execute() throwing fails its unit only', async (t) => {
+  const h = harness({ maxRunning: 2, maxPerStream: 2, maxQueued: 100 });
+  for (let id = 0; id < 5; id++) await h.s.submit({ stream: 'dev', id });
+  t.equal(h.running().length, 2);
+  let settled = false;
+  const settling = h.s.settle().then(() => (settled = true));
+  await h.finish(0);
+  t.notOk(settled, 'unit 1 still runs');
+  t.equal(h.started.length, 2, 'nothing new started');
+  await h.finish(1);
+  await settling;
+  t.same(h.done, [0, 1]);
+
+  const errors: unknown[] = [];
+  const s = new StreamScheduler<Unit, number>(
+    { maxRunning: 1, maxPerStream: 1, maxQueued: 10 },
+    (u) => {
+      if (u.id === 0) throw new Error('paths cannot be made');
+      return Promise.resolve(u.id);
+    },
+    (_u, _r, e) => errors.push(e),
+  );
+  await s.submit({ stream: 'dev', id: 0 });
+  await s.submit({ stream: 'dev', id: 1 });
+  await s.drain();
+  t.match(errors, [{ message: 'paths cannot be made' }, undefined]);
+});

@@ -776,7 +776,8 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     if (laneFailure) throw laneFailure.error;
   } catch (err) {
     if (!o.signal?.aborted) {
-      await Promise.allSettled(linking); // they use the roots' anchors
+      // What still runs uses the roots' anchors: it ends before they are closed.
+      await Promise.allSettled([...linking, scheduler.settle()]);
       release();
       throw err;
     }

@@ -21,6 +21,7 @@ export class StreamScheduler<U extends { stream: string }, R> {
   private readonly waiters: (() => void)[] = [];
   private readonly pending = new Set<Promise<void>>();
   private failure: { error: unknown } | undefined;
+  private stopped = false;
 
   constructor(
     private readonly options: SchedulerOptions,
@@ -37,9 +38,15 @@ export class StreamScheduler<U extends { stream: string }, R> {
     this.pump();
   }
 
+  /** Starts nothing more and waits for what runs to end, whatever it ends with (for an error path). */
+  async settle(): Promise<void> {
+    this.stopped = true;
+    await Promise.allSettled([...this.pending]);
+  }
+
   /** Resolves once every submitted unit has finished; rejects with onDone's first error, if any. */
   async drain(): Promise<void> {
-    while (this.pending.size > 0 || this.queued > 0) await Promise.race(this.pending);
+    while (this.pending.size > 0 || (this.queued > 0 && !this.stopped)) await Promise.race(this.pending);
     if (this.failure) throw this.failure.error;
   }
 
@@ -50,7 +57,7 @@ export class StreamScheduler<U extends { stream: string }, R> {
    */
   private pump(): void {
     const streams = [...this.queues.keys()];
-    while (this.runningTotal < this.options.maxRunning) {
+    while (!this.stopped && this.runningTotal < this.options.maxRunning) {
       let best: string | undefined;
       let bestRunning = Infinity;
       const from = this.last === undefined ? 0 : streams.indexOf(this.last) + 1;
