@@ -98,6 +98,15 @@ t.test('--link-dest makes a snapshot that hard-links what did not change', async
   // Link groups differ by design (snap2 shares inodes with snap1); everything else is the source's.
   const unlinked = (root: string) => describeTree(root, { dirTimes: true }).map(({ linkGroup: _, ...rest }) => rest);
   t.same(unlinked(`${dir}/snap2`), unlinked(`${dir}/src`));
+
+  // A large file that changed is left by its link batch and copied in chunks.
+  writeFileSync(`${dir}/src/big`, pseudoRandom((3 << 20) + 7, 6));
+  const r3 = sm('sync', '--chunk-size', '1M', '--link-dest', `${dir}/snap2`, `${dir}/src`, `${dir}/snap3`);
+  t.equal(r3.status, 0, r3.stderr);
+  t.equal(r3.summary.files, 1);
+  t.equal(r3.summary.linked, 5);
+  t.not(ino(`${dir}/snap3/big`), ino(`${dir}/snap2/big`));
+  t.same(unlinked(`${dir}/snap3`), unlinked(`${dir}/src`));
 });
 
 t.test('--link-dest: files of a deep directory the previous copy lacks are copied, the rest linked', async (t) => {

@@ -547,7 +547,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     }
   };
 
-  // rsync --link-dest for the small files that may be linked: in batches of their own, off the
+  // rsync --link-dest for the files that may be linked, whatever their size: in batches of their own, off the
   // planner (a snapshot's 10^5 unchanged files are 10^5 links, not 10^5 planned copies). A file
   // whose previous copy turns out to differ is left by the worker and comes back to be copied.
   const LINK_BATCH = 512;
@@ -644,10 +644,23 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     while (linking.size >= threads) await Promise.race(linking);
   };
 
+  /** A file for the planner: a large one gets its temporary file and journal first. */
+  const forPlanner = (e: Entry): boolean => {
+    if (e.size <= plan.largeFileThreshold) return true;
+    try {
+      startChunked(e);
+      return true;
+    } catch (err) {
+      failedPaths.add(key(e.path));
+      fail(e.path, toErrorRecord(err, displayPath(joinPath(srcRoot, e.path))), e);
+      return false;
+    }
+  };
+
   /** Makes everything that is not regular-file data on the spot; passes on the files to copy. */
   async function* filesToCopy(entries: AsyncIterable<Entry>): AsyncGenerator<Entry> {
     for await (const e of entries) {
-      while (leftByLinks.length > 0) yield leftByLinks.pop()!;
+      for (let l; (l = leftByLinks.pop());) if (forPlanner(l)) yield l;
       const verdict = o.onEntry?.(e);
       // Not every verdict is awaited below (a later name of a hard link is linked to its first):
       // one left alone must not become an unhandled rejection; awaiting still sees its error.
@@ -683,8 +696,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
             const unchanged = prev && (verdict ?? true);
             const linkIt = unchanged === true || (unchanged instanceof Promise && (await unchanged));
             // mayLink (a WeakSet) only for what goes on past the link batches: few files.
-            const small = e.size <= plan.largeFileThreshold;
-            if (linkIt && (!small || o.dryRun)) mayLink.add(e);
+            if (linkIt && o.dryRun) mayLink.add(e);
             if (o.dryRun) {
               await dryRunFile(e);
               continue;
@@ -695,27 +707,13 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
               events.emit('file', { entry: e, outcome: 'skipped' } satisfies FileResult);
               continue;
             }
-            if (linkIt && small) {
+            if (linkIt) {
               const queued = toLane(e);
               if (queued === true) await laneRoom();
               if (queued !== undefined) continue;
               // No previous copy to link from: copied.
             }
-            if (e.size > plan.largeFileThreshold) {
-              const prev = linkable(e);
-              if (prev) {
-                const tmp = native.tempPath(dst.path(e.path));
-                rmSync(tmp, { force: true });
-                native.link(prev, tmp);
-                renameSync(tmp, dst.path(e.path));
-                s.linked++;
-                skippedBytes += e.size;
-                events.emit('file', { entry: e, outcome: 'linked' } satisfies FileResult);
-                continue;
-              }
-              startChunked(e);
-            }
-            yield e;
+            if (forPlanner(e)) yield e;
             continue;
           }
           case 'symlink':
@@ -744,7 +742,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     flushLane();
     while (linking.size > 0) {
       await Promise.race(linking);
-      while (leftByLinks.length > 0) yield leftByLinks.pop()!;
+      for (let l; (l = leftByLinks.pop());) if (forPlanner(l)) yield l;
     }
     s.scanDone = true;
   }
