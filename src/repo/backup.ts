@@ -19,13 +19,13 @@ import {
   ManifestWriter,
   isRemoval,
   manifestPath,
-  readIndex,
   readManifest,
   statPrefix,
   toManifestEntry,
   writeManifest,
   type ManifestRecord,
   type ManifestEntry,
+  type ManifestIndex,
   type ManifestLine,
 } from './manifest.js';
 import { compareScanOrder } from '../engine/delete.js';
@@ -115,11 +115,12 @@ async function run(repo: Repository, source: string, o: BackupOptions): Promise<
         .snapshots()
         .filter((s) => s.source === source && s.host === host)
         .at(-1);
+  let parentIndex: ManifestIndex | undefined;
   if (parent) {
     // A parent whose manifest (or a base below it) is damaged cannot say what changed: rather
     // than no backup at all until someone repairs it, a full one (verify names the damage).
     try {
-      checkManifestChain(repo.manifestDir(parent.id));
+      parentIndex = checkManifestChain(repo.manifestDir(parent.id));
     } catch (err) {
       o.onWarning?.(`${(err as Error).message}; so this backup compares with no parent and copies everything`);
       parent = undefined;
@@ -134,7 +135,6 @@ async function run(repo: Repository, source: string, o: BackupOptions): Promise<
   const detector = o.detector ?? (o.checksum ? checksumDetector : statDetector);
   const srcTree = new TreeRoot(Buffer.from(source));
   const parentManifest = parent ? repo.manifestDir(parent.id) : undefined;
-  const parentIndex = parentManifest ? readIndex(parentManifest) : undefined;
   const stats: SnapshotStats = {
     files: 0,
     dirs: 0,
@@ -250,7 +250,7 @@ async function run(repo: Repository, source: string, o: BackupOptions): Promise<
 
   // The manifest pass: the spool in scan order, the exceptions (few) merged in at their places.
   const manifestDir = repo.manifestDir(id);
-  removeTree(manifestDir); // a manifest half-written by an interrupted run
+  if (resumed) removeTree(manifestDir); // a manifest half-written by an interrupted run
   const depth = (parentIndex?.depth ?? 0) + 1;
   const writer = new ManifestWriter(
     manifestDir,
@@ -361,11 +361,10 @@ async function run(repo: Repository, source: string, o: BackupOptions): Promise<
     // The chain is long enough: this snapshot's manifest becomes a full one.
     const full = `${work}.manifest`;
     removeTree(full);
-    writeManifest(full, readManifest(manifestDir, MAX_DEPTH + 1));
+    index = writeManifest(full, readManifest(manifestDir, MAX_DEPTH + 1));
     removeTree(manifestDir);
     renameSync(full, manifestDir);
     syncDir(path.dirname(manifestDir));
-    index = readIndex(manifestDir);
   }
   const snapshot: SnapshotRecord = {
     id,

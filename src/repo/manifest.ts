@@ -245,18 +245,29 @@ function chunkData(dir: string, chunk: ManifestChunk): Buffer {
 }
 
 /**
- * Throws MANIFEST_INVALID unless every index and chunk down the manifest's chain of deltas is
- * there and intact (digests only: cheap, the compressed bytes are hashed, not parsed).
+ * The manifest in `dir` and the bases below it, down to the full one (newest first), their
+ * indexes read and their base ids checked.
  */
-export function checkManifestChain(dir: string): void {
-  for (let depth = 0; depth <= MAX_DEPTH; depth++) {
-    const index = readIndex(dir);
-    for (const chunk of index.chunks) chunkData(dir, chunk);
-    if (index.base === undefined) return;
-    if (!isSnapshotId(index.base)) throw manifestError(dir, `refused base '${index.base}': not a snapshot id`);
-    dir = path.join(path.dirname(dir), index.base);
+function manifestChain(dir: string, depthLeft = MAX_DEPTH): { dir: string; index: ManifestIndex }[] {
+  const chain: { dir: string; index: ManifestIndex }[] = [];
+  for (let d = dir; ; d = path.join(path.dirname(d), chain.at(-1)!.index.base!)) {
+    const index = readIndex(d);
+    chain.push({ dir: d, index });
+    if (index.base === undefined) return chain;
+    if (!isSnapshotId(index.base)) throw manifestError(d, `refused base '${index.base}': not a snapshot id`);
+    if (chain.length > depthLeft) throw manifestError(dir, `more than ${MAX_DEPTH} deltas down to a full manifest`);
   }
-  throw manifestError(dir, `more than ${MAX_DEPTH} deltas down to a full manifest`);
+}
+
+/**
+ * The index of the manifest in `dir`; throws MANIFEST_INVALID unless every index and chunk down
+ * its chain of deltas is there and intact (digests only: cheap, the compressed bytes are hashed,
+ * not parsed).
+ */
+export function checkManifestChain(dir: string): ManifestIndex {
+  const chain = manifestChain(dir);
+  for (const { dir: d, index } of chain) for (const chunk of index.chunks) chunkData(d, chunk);
+  return chain[0]!.index;
 }
 
 /** The chunk's lines, its XXH64 and line count checked. */
@@ -364,16 +375,10 @@ const before = (a: ManifestRecord, b: ManifestRecord) =>
  * the smallest path the deltas have next.
  */
 export function* readManifestRecords(dir: string, depthLeft = MAX_DEPTH): Generator<ManifestRecord> {
-  const chain: Level[] = [];
-  for (let d = dir; ;) {
-    const index = readIndex(d);
-    chain.push({ dir: d, index, lines: linesOf(d, index), head: undefined, change: 0 });
-    if (index.base === undefined) break;
-    if (!isSnapshotId(index.base)) throw manifestError(d, `refused base '${index.base}': not a snapshot id`);
-    if (chain.length > depthLeft) throw manifestError(dir, `more than ${MAX_DEPTH} deltas down to a full manifest`);
-    d = path.join(path.dirname(d), index.base);
-  }
-  chain.reverse(); // the full manifest first, then the deltas from the oldest
+  // The full manifest first, then the deltas from the oldest.
+  const chain: Level[] = manifestChain(dir, depthLeft)
+    .reverse()
+    .map(({ dir: d, index }) => ({ dir: d, index, lines: linesOf(d, index), head: undefined, change: 0 }));
   const [full, ...deltas] = chain as [Level, ...Level[]];
   for (const l of chain) advance(l);
   /** The delta whose next line has the smallest path (the oldest of equals), if any. */
@@ -384,26 +389,25 @@ export function* readManifestRecords(dir: string, depthLeft = MAX_DEPTH): Genera
   };
   let next = first();
   let fullCount = 0;
+  /** The full manifest's line at hand, taken (a full manifest holds no removals). */
+  const takeFull = () => {
+    const r = full.head!;
+    if (r.line.endsWith(REMOVAL_END) && isRemoval(r.value)) {
+      throw manifestError(full.dir, `a full manifest removes '${r.pathBytes.toString('latin1')}'`);
+    }
+    fullCount++;
+    advance(full);
+    return r;
+  };
   while (full.head || next) {
     if (full.head && (!next || before(full.head, next.head!))) {
-      const r = full.head;
-      if (r.line.endsWith(REMOVAL_END) && isRemoval(r.value)) {
-        throw manifestError(full.dir, `a full manifest removes '${r.pathBytes.toString('latin1')}'`);
-      }
-      fullCount++;
-      advance(full);
-      yield r;
+      yield takeFull();
       continue;
     }
     // The path at hand, through the chain from the bottom: each delta that has it replaces,
     // adds or removes what the levels below make of it.
     const at = next!.head!;
-    let present: ManifestRecord | undefined;
-    if (full.head && full.head.path === at.path) {
-      present = full.head;
-      fullCount++;
-      advance(full);
-    }
+    let present = full.head && full.head.path === at.path ? takeFull() : undefined;
     for (const l of deltas) {
       if (!l.head || l.head.path !== at.path) continue;
       const line = l.head;
