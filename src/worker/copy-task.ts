@@ -86,10 +86,15 @@ export interface TaskResult {
   failed: { index: number; error: ErrorRecord }[];
 }
 
+/** The options of native copyFiles and linkFiles, out of a task. */
+function filesOptions(t: TaskOptions & { keepOsts?: boolean }) {
+  const { fsync, hash, verify, checksum, checkExisting, cancel, budget, keepOsts } = t;
+  return { fsync, hash, verify, checksum, checkExisting, cancel, budget, keepOsts };
+}
+
 /** Small files: the whole batch in one native call (see native copyFiles). */
 function runBatch(t: BatchTask, result: TaskResult): void {
-  const { fsync, hash, verify, checksum, checkExisting, cancel, budget } = t;
-  const options = { fsync, hash, verify, checksum, checkExisting, cancel, budget, keepOsts: t.keepOsts };
+  const options = filesOptions(t);
   native.copyFiles(options, t.sources, t.destinations, t.previous, t.layouts, t.layoutRecords).forEach((r, index) => {
     if (r.status === 'failed') result.failed.push({ index, error: r.error! });
     else {
@@ -154,9 +159,7 @@ function copyChunk(t: ChunkTask): CopiedFile {
 
 export default function run(task: CopyTask | LinkTask): TaskResult | LinkResult {
   if (task.kind === 'link') {
-    const { fsync, hash, verify, checksum, checkExisting, cancel, budget } = task;
-    const options = { fsync, hash, verify, checksum, checkExisting, cancel, budget };
-    const r = native.linkFiles(options, task.sources, task.destinations, task.previous);
+    const r = native.linkFiles(filesOptions(task), task.sources, task.destinations, task.previous);
     return { statuses: r.statuses, failed: r.failures };
   }
   const result: TaskResult = { copied: [], failed: [] };
