@@ -16,6 +16,7 @@ import {
   MAX_DEPTH,
   ManifestCursor,
   checkManifestChain,
+  encodePath,
   ManifestWriter,
   isRemoval,
   manifestPath,
@@ -191,7 +192,7 @@ async function run(repo: Repository, source: string, o: BackupOptions): Promise<
     signal: o.signal,
     // Returns, for a file, the detector's verdict: unchanged since the parent (then linked).
     onEntry: (e) => {
-      const path64 = e.path.toString('base64');
+      const path64 = encodePath(e.path);
       const record = parentCursor.lookup(e.path, path64);
       if (record && omittable(e) && sameAsRecorded(e, record, path64)) {
         count(e.type, e.size, 'linked', 1);
@@ -314,7 +315,7 @@ async function run(repo: Repository, source: string, o: BackupOptions): Promise<
       count(x.entry.type, x.entry.size, 'linked', -1);
       if (x.failed) {
         if (x.entry.type === 'file') rmSync(dstTree.path(x.entry.path), { force: true }); // left by an earlier attempt
-        writer.remove(b64(x.entry.path));
+        writer.remove(encodePath(x.entry.path));
         continue;
       }
       const r = x.result!;
@@ -400,8 +401,6 @@ interface Exception {
 
 /** A scanned entry as spooled: its manifest entry, and whether (with what digests) the base had its path. */
 type Spooled = ManifestEntry & { prev?: Pick<ManifestEntry, 'hash' | 'units'> };
-
-const b64 = (b: Buffer) => b.toString('base64');
 
 /**
  * Entries that may be left out of a delta: not hard links, whose record names a first name

@@ -91,7 +91,9 @@ const CHUNK_ENTRIES = 8192;
 /** The longest chain of deltas: a backup whose parent is this deep writes a full manifest. */
 export const MAX_DEPTH = 16;
 
-const b64 = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
+/** A path as manifests store it (base64 of its bytes); manifestPath() reads it back. */
+export const encodePath = (b: Uint8Array): string =>
+  Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
 
 /** An entry's path as bytes. */
 export const manifestPath = (e: ManifestLine): Buffer => Buffer.from(e.path, 'base64');
@@ -103,7 +105,7 @@ export const manifestPath = (e: ManifestLine): Buffer => Buffer.from(e.path, 'ba
  */
 export function toManifestEntry(e: Entry): ManifestEntry {
   return {
-    path: b64(e.path),
+    path: encodePath(e.path),
     type: e.type,
     mode: e.mode,
     uid: e.uid,
@@ -126,7 +128,7 @@ export function toManifestEntry(e: Entry): ManifestEntry {
  * is compared with a scanned entry without being parsed. Undefined for an entry with a Lustre
  * layout (compared parsed).
  */
-export function statPrefix(e: Entry, path64 = b64(e.path)): string | undefined {
+export function statPrefix(e: Entry, path64 = encodePath(e.path)): string | undefined {
   if (e.layout) return undefined;
   const rdev = e.rdev ? `"rdev":${e.rdev},` : '';
   return (
@@ -466,7 +468,7 @@ export class ManifestCursor {
   }
 
   /** `key`: the path in base64, if the caller has it. */
-  lookup(p: Buffer, key = b64(p)): ManifestRecord | undefined {
+  lookup(p: Buffer, key = encodePath(p)): ManifestRecord | undefined {
     while (this.current && this.current.path !== key && compareScanOrder(this.current.pathBytes, p) < 0) {
       this.onPassed(this.current);
       this.next();
