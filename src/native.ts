@@ -266,15 +266,17 @@ export interface Addon {
     layoutRecords?: (string | null)[],
   ): FileOutcome[];
   /**
-   * The --link-dest part of copyFiles alone: each file whose previous copy is unchanged is
-   * hard-linked; the others are left for a copy. statuses[i]: 0 linked, 1 skipped (already
-   * there), 2 left, 3 failed (see failures). Compact, for the 10^5 unchanged files of a snapshot.
+   * The --link-dest part of copyFiles alone, for files grouped by directory: each file whose
+   * previous copy is unchanged is hard-linked; the others are left for a copy. `directories`
+   * holds three paths per group (where its files are read, where they go, the previous copy's
+   * directory), `names` the files' names, an empty one starting the next group. statuses[i], in
+   * the order of the names: 0 linked, 1 skipped (already there), 2 left, 3 failed (see
+   * failures). Compact, for the 10^5 unchanged files of a snapshot.
    */
   linkFiles(
     options: CopyFilesOptions,
-    sources: Uint8Array,
-    destinations: Uint8Array,
-    previous: Uint8Array,
+    directories: Uint8Array,
+    names: Uint8Array,
   ): { statuses: Uint8Array; failures: { index: number; error: FileError }[] };
   /** Where a file is written before its rename when it cannot be nameless: `.sm-<hash>.tmp` beside it. */
   tempPath(path: PathLike): Buffer;

@@ -351,9 +351,9 @@ Napi::Value outcomeToJs(Napi::Env env, const sm::FileOutcome& r) {
   return o;
 }
 
-// The arguments copyFiles and linkFiles share: options, then the batch's jobs.
-std::vector<sm::FileJob> batchArgs(const Napi::CallbackInfo& info, sm::BatchOptions& b) {
-  Napi::Env env = info.Env();
+// The options copyFiles and linkFiles share (their first argument).
+sm::BatchOptions batchOptionsArg(const Napi::CallbackInfo& info) {
+  sm::BatchOptions b;
   Napi::Object o = optionsArg(info, 0);
   b.fsync = fsyncArg(o);
   b.hash = boolOpt(o, "hash", true) || boolOpt(o, "verify", false);
@@ -361,17 +361,23 @@ std::vector<sm::FileJob> batchArgs(const Napi::CallbackInfo& info, sm::BatchOpti
   b.checksum = boolOpt(o, "checksum", false);
   b.checkExisting = boolOpt(o, "checkExisting", true);
   b.metadata.owner = boolOpt(o, "owner", geteuid() == 0);
+  b.keepOsts = boolOpt(o, "keepOsts", false);
   Napi::Value cancel = o.Get("cancel");
   if (cancel.IsTypedArray()) b.cancel = cancel.As<Napi::Int32Array>().Data();
   Napi::Value budget = o.Get("budget");
   if (budget.IsTypedArray()) b.budget = reinterpret_cast<int64_t*>(budget.As<Napi::TypedArrayOf<int64_t>>().Data());
+  return b;
+}
+
+// copyFiles' jobs: its arguments after the options.
+std::vector<sm::FileJob> batchJobsArg(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
   std::vector<std::string> sources = pathListArg(info[1], "sources");
   std::vector<std::string> destinations = pathListArg(info[2], "destinations");
   std::vector<std::string> previous;
   if (info.Length() > 3 && !info[3].IsUndefined() && !info[3].IsNull()) previous = pathListArg(info[3], "previous");
   Napi::Array layouts = info.Length() > 4 && info[4].IsArray() ? info[4].As<Napi::Array>() : Napi::Array::New(env);
   Napi::Array records = info.Length() > 5 && info[5].IsArray() ? info[5].As<Napi::Array>() : Napi::Array::New(env);
-  b.keepOsts = boolOpt(o, "keepOsts", false);
   if (sources.size() != destinations.size() || (!previous.empty() && previous.size() != sources.size()))
     throw Napi::RangeError::New(env, "sources, destinations and previous differ in length");
   std::vector<sm::FileJob> jobs(sources.size());
@@ -395,25 +401,45 @@ std::vector<sm::FileJob> batchArgs(const Napi::CallbackInfo& info, sm::BatchOpti
 // -> [{ status, bytes, dataBytes, digest, verified, error }], one per file. Blocks: for workers.
 Napi::Value CopyFiles(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  sm::BatchOptions b;
-  std::vector<sm::FileJob> jobs = batchArgs(info, b);
+  sm::BatchOptions b = batchOptionsArg(info);
+  std::vector<sm::FileJob> jobs = batchJobsArg(info);
   std::vector<sm::FileOutcome> outcomes = guard(env, [&] { return sm::copyFiles(b, jobs); });
   Napi::Array out = Napi::Array::New(env, outcomes.size());
   for (size_t i = 0; i < outcomes.size(); i++) out[i] = outcomeToJs(env, outcomes[i]);
   return out;
 }
 
-// linkFiles(options as copyFiles', sources, destinations, previous): only the rsync --link-dest
-// part of copyFiles: each file whose previous copy is unchanged is hard-linked (or skipped, when
-// the destination already holds it), the others are left for the caller to copy. The answer is
-// compact, for the 10^5 unchanged files of a snapshot: { statuses: Uint8Array (0 linked,
-// 1 skipped, 2 left, 3 failed), failures: [{ index, error }] }. Blocks: for workers.
+// linkFiles(options as copyFiles', directories: PathList, names: PathList): see sm::linkFiles.
+// The files come grouped by directory: per group three directories in `directories` (where its
+// files are read, where they go, the previous copy's), and their names in `names`, an empty
+// name starting the next group. The answer is compact, for the 10^5 unchanged files of a
+// snapshot: { statuses: Uint8Array (0 linked, 1 skipped, 2 left, 3 failed), failures:
+// [{ index, error }] }, in the order of the names. Blocks: for workers.
 Napi::Value LinkFiles(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  sm::BatchOptions b;
-  std::vector<sm::FileJob> jobs = batchArgs(info, b);
-  b.linkOnly = true;
-  std::vector<sm::FileOutcome> outcomes = guard(env, [&] { return sm::copyFiles(b, jobs); });
+  sm::BatchOptions b = batchOptionsArg(info);
+  std::vector<std::string> dirs = pathListArg(info[1], "directories");
+  std::vector<std::string> names = pathListArg(info[2], "names");
+  if (dirs.empty() || dirs.size() % 3 != 0)
+    throw Napi::RangeError::New(env, "linkFiles: directories come in threes (source, destination, previous)");
+  std::vector<sm::LinkGroup> groups(dirs.size() / 3);
+  size_t g = 0;
+  for (size_t k = 0; k < dirs.size(); k += 3) {
+    groups[k / 3].srcDir = std::move(dirs[k]);
+    groups[k / 3].dstDir = std::move(dirs[k + 1]);
+    groups[k / 3].prevDir = std::move(dirs[k + 2]);
+  }
+  for (std::string& name : names) {
+    if (name.empty()) {
+      if (++g == groups.size()) break;  // more groups of names than of directories: refused below
+      continue;
+    }
+    if (name.find('/') != std::string::npos || name == "." || name == "..")
+      throw Napi::TypeError::New(env, "linkFiles: a name must be one entry of its directory");
+    groups[g].names.push_back(std::move(name));
+  }
+  if (g + 1 != groups.size()) throw Napi::RangeError::New(env, "linkFiles: names and directories differ in groups");
+  std::vector<sm::FileOutcome> outcomes = guard(env, [&] { return sm::linkFiles(b, groups); });
   Napi::Uint8Array statuses = Napi::Uint8Array::New(env, outcomes.size());
   Napi::Array failures = Napi::Array::New(env);
   for (size_t i = 0; i < outcomes.size(); i++) {

@@ -29,8 +29,6 @@ struct BatchOptions {
   int64_t* budget = nullptr;
   // With a job's layout: keep its OST indices (else Lustre places the stripes afresh).
   bool keepOsts = false;
-  // Only link (or skip) what is unchanged; leave the rest (status Unlinked) for a later copy.
-  bool linkOnly = false;
 };
 
 struct FileOutcome {
@@ -60,5 +58,19 @@ std::string tempPath(const std::string& path);
 
 // The outcome of each job, in order.
 std::vector<FileOutcome> copyFiles(const BatchOptions& o, const std::vector<FileJob>& jobs);
+
+// Files of one directory for linkFiles, by name: read in srcDir, linked into dstDir from prevDir.
+struct LinkGroup {
+  std::string srcDir, dstDir, prevDir;
+  std::vector<std::string> names;
+};
+
+// Only the rsync --link-dest part of copyFiles, for files the caller expects unchanged: each one
+// whose previous copy can stand for it is hard-linked (or Skipped, when the destination already
+// holds it, with checkExisting); the rest are left (Unlinked) for a copy, which says why if it
+// fails. Grouped by directory, so each file costs a statx of each side and a linkat, all
+// relative to the directories' descriptors: no path walk, no open. Outcomes in order of the
+// names, group after group.
+std::vector<FileOutcome> linkFiles(const BatchOptions& o, const std::vector<LinkGroup>& groups);
 
 }  // namespace sm

@@ -89,16 +89,38 @@ TEST(copy_files_replaces_an_older_version_and_links_from_a_previous_copy) {
   CHECK_EQ(out[0].status, sm::FileOutcome::Linked);
   CHECK_EQ(sm::statPath(dir / "snap", false).ino, sm::statPath(dir / "prev", false).ino);
 
-  // linkOnly: what is unchanged is linked, even over an older file; the rest is left alone.
-  sm::BatchOptions linkOnly = options(false);
-  linkOnly.linkOnly = true;
-  linkOnly.checkExisting = false;  // as the engine asks (it has looked already)
+  // linkFiles, by directory: what is unchanged is linked, even over an older file; the rest is
+  // left alone, and so is a group whose previous directory does not exist.
+  sm::BatchOptions links = options(false);
+  links.checkExisting = false;  // as the engine asks (it has looked already)
   t::writeFile(dir / "b", "other contents, other size");
-  out = sm::copyFiles(linkOnly, {{dir / "a", dir / "old", dir / "prev"}, {dir / "b", dir / "snap-b", dir / "prev"}});
+  mkdir((dir / "base").c_str(), 0755);
+  mkdir((dir / "next").c_str(), 0755);
+  mkdir((dir / "sub").c_str(), 0755);
+  rename((dir / "prev").c_str(), (dir / "base/a").c_str());
+  t::writeFile(dir / "next/a", "older");
+  t::writeFile(dir / "sub/a", "new contents");
+  out = sm::linkFiles(links, {{dir.path(), dir / "next", dir / "base", {"a", "b"}},
+                              {dir / "sub", dir / "next", dir / "no-such-dir", {"a"}}});
+  REQUIRE_EQ(out.size(), 3u);
   CHECK_EQ(out[0].status, sm::FileOutcome::Linked);
-  CHECK_EQ(sm::statPath(dir / "old", false).ino, sm::statPath(dir / "prev", false).ino);
-  CHECK_EQ(out[1].status, sm::FileOutcome::Unlinked);
-  CHECK(access((dir / "snap-b").c_str(), F_OK) != 0);
+  CHECK_EQ(out[0].bytes, 12u);
+  CHECK_EQ(sm::statPath(dir / "next/a", false).ino, sm::statPath(dir / "base/a", false).ino);
+  CHECK_EQ(out[1].status, sm::FileOutcome::Unlinked);  // no "b" in the previous copy
+  CHECK(access((dir / "next/b").c_str(), F_OK) != 0);
+  CHECK_EQ(out[2].status, sm::FileOutcome::Unlinked);  // no previous directory
+  // With checkExisting, a destination that holds the version is skipped, not linked again.
+  links.checkExisting = true;
+  out = sm::linkFiles(links, {{dir.path(), dir / "next", dir / "base", {"a"}}});
+  CHECK_EQ(out[0].status, sm::FileOutcome::Skipped);
+  // A name the link cannot take (a directory stands there): that file fails, naming its path.
+  links.checkExisting = false;
+  unlink((dir / "next/a").c_str());
+  mkdir((dir / "next/a").c_str(), 0755);
+  out = sm::linkFiles(links, {{dir.path(), dir / "next", dir / "base", {"a"}}});
+  CHECK_EQ(out[0].status, sm::FileOutcome::Failed);
+  CHECK_EQ(out[0].syscall, std::string("rename"));
+  CHECK(out[0].path.find("next/a") != std::string::npos);
 }
 
 TEST(copy_files_reports_each_failure_and_copies_the_rest) {

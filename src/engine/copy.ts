@@ -168,6 +168,7 @@ export function sync(src: string | Buffer, dst: string | Buffer, options: SyncOp
 }
 
 const key = (p: Buffer) => p.toString('latin1');
+const EMPTY = Buffer.alloc(0);
 
 async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: EventEmitter): Promise<CopySummary> {
   const threads = o.threads ?? Math.max(4, os.availableParallelism());
@@ -551,7 +552,9 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
   // planner (a snapshot's 10^5 unchanged files are 10^5 links, not 10^5 planned copies). A file
   // whose previous copy turns out to differ is left by the worker and comes back to be copied.
   const LINK_BATCH = 512;
-  let lane: { entries: Entry[]; sources: PathList; destinations: PathList; previous: PathList } | undefined;
+  // A batch groups its files by directory: three directories per group, then only names, so a
+  // file costs the engine one short append and the worker no path walk (see native linkFiles).
+  let lane: { entries: Entry[]; directories: PathList; names: PathList; dir?: Buffer } | undefined;
   const linking = new Set<Promise<void>>();
   const leftByLinks: Entry[] = [];
   const linkedNow = (e: Entry, outcome: 'linked' | 'skipped') => {
@@ -562,17 +565,11 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
   };
   const flushLane = () => {
     if (!lane) return;
-    const { entries, sources, destinations, previous } = lane;
+    const { entries, directories, names } = lane;
     lane = undefined;
-    const task: LinkTask = {
-      kind: 'link',
-      ...taskBase,
-      sources: sources.take(),
-      destinations: destinations.take(),
-      previous: previous.take(),
-    };
+    const task: LinkTask = { kind: 'link', ...taskBase, directories: directories.take(), names: names.take() };
     // The lists are the batch's own buffers: moved to the worker, not copied.
-    const transferList = [task.sources.buffer, task.destinations.buffer, task.previous.buffer] as ArrayBuffer[];
+    const transferList = [task.directories.buffer, task.names.buffer] as ArrayBuffer[];
     const p = (workers().run(task, { transferList }) as Promise<LinkResult>)
       .then(
         (r) => {
@@ -608,33 +605,28 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
   let laneFailure: { error: unknown } | undefined;
   /**
    * Queues a file for linking: true when a batch has been sent off (then wait for laneRoom()),
-   * undefined when the previous copy's path cannot be made (the file is then copied as any
-   * other). All three paths are made before the file joins the batch, so a batch never gets out
-   * of step with its lists.
+   * undefined when the previous copy's directory cannot be reached (the file is then copied as
+   * any other). A group's directories are made before its first file joins the batch, so a
+   * batch never gets out of step with its lists.
    */
   const toLane = (e: Entry): boolean | undefined => {
-    let deep: [Buffer, Buffer, Buffer] | undefined;
-    if (!(src.fits(e.path) && dst.fits(e.path) && prev!.fits(e.path))) {
-      // Reached through anchors on its directories, which the previous copy may not have.
-      let previous: Buffer;
+    const slash = e.path.lastIndexOf(0x2f);
+    const dir = slash < 0 ? EMPTY : e.path.subarray(0, slash);
+    if (!lane?.dir?.equals(dir)) {
+      let dirs: Buffer[];
       try {
-        previous = prev!.path(e.path);
+        // A deep one is reached through anchors on its directories, which the previous copy may not have.
+        dirs = [src.path(dir), dst.path(dir), prev!.path(dir)];
       } catch {
         return undefined;
       }
-      deep = [src.path(e.path), dst.path(e.path), previous]; // a throw fails this file only
+      if (lane) lane.names.add(); // the next group
+      lane ??= { entries: [], directories: new PathList(), names: new PathList() };
+      for (const d of dirs) lane.directories.add(d);
+      lane.dir = dir;
     }
-    lane ??= { entries: [], sources: new PathList(), destinations: new PathList(), previous: new PathList() };
     lane.entries.push(e);
-    if (deep) {
-      lane.sources.add(deep[0]);
-      lane.destinations.add(deep[1]);
-      lane.previous.add(deep[2]);
-    } else {
-      src.appendTo(lane.sources, e.path);
-      dst.appendTo(lane.destinations, e.path);
-      prev!.appendTo(lane.previous, e.path);
-    }
+    lane.names.add(e.path.subarray(slash + 1));
     if (lane.entries.length < LINK_BATCH) return false;
     flushLane();
     return true;

@@ -48,12 +48,13 @@ export interface ChunkTask extends TaskOptions {
   expect: { size: number; mtimeNs: bigint; ctimeNs: bigint };
 }
 
-/** rsync --link-dest for files the caller expects unchanged: see native linkFiles. */
+/** rsync --link-dest for files the caller expects unchanged, grouped by directory: see native linkFiles. */
 export interface LinkTask extends TaskOptions {
   kind: 'link';
-  sources: Uint8Array;
-  destinations: Uint8Array;
-  previous: Uint8Array;
+  /** Path list: per group, its source, destination and previous copy's directories. */
+  directories: Uint8Array;
+  /** Path list of names; an empty one starts the next group. */
+  names: Uint8Array;
 }
 
 export type CopyTask = BatchTask | ChunkTask;
@@ -159,7 +160,7 @@ function copyChunk(t: ChunkTask): CopiedFile {
 
 export default function run(task: CopyTask | LinkTask): TaskResult | LinkResult {
   if (task.kind === 'link') {
-    const r = native.linkFiles(filesOptions(task), task.sources, task.destinations, task.previous);
+    const r = native.linkFiles(filesOptions(task), task.directories, task.names);
     return { statuses: r.statuses, failed: r.failures };
   }
   const result: TaskResult = { copied: [], failed: [] };

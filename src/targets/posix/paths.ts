@@ -63,7 +63,7 @@ export class TreeRoot {
   }
 
   /** Whether path(rel) is root/rel itself: short enough for the kernel, no anchor needed. */
-  fits(rel: Uint8Array): boolean {
+  private fits(rel: Uint8Array): boolean {
     return rel.byteLength > 0 && this.root.length + 1 + rel.byteLength < LIMIT;
   }
 
