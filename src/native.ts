@@ -267,16 +267,21 @@ export interface Addon {
   ): FileOutcome[];
   /**
    * The --link-dest part of copyFiles alone, for files grouped by directory: each file whose
-   * previous copy is unchanged is hard-linked; the others are left for a copy. `directories`
-   * holds three paths per group (where its files are read, where they go, the previous copy's
-   * directory), `names` the files' names, an empty one starting the next group. statuses[i], in
-   * the order of the names: 0 linked, 1 skipped (already there), 2 left, 3 failed (see
-   * failures). Compact, for the 10^5 unchanged files of a snapshot.
+   * previous copy can stand for it as it was scanned (same size, mtime, mode, owner) is
+   * hard-linked; the others are left for a copy. `directories` holds three paths per group
+   * (where its files are read, where they go, the previous copy's directory), `names` the files'
+   * names, an empty one starting the next group. Per file, as scanned: `sizes`, `mtimesNs`, and
+   * in `owners` its mode, uid and gid. statuses[i], in the order of the names: 0 linked,
+   * 1 skipped (already there), 2 left, 3 failed (see failures). Compact, for the 10^5 unchanged
+   * files of a snapshot.
    */
   linkFiles(
     options: CopyFilesOptions,
     directories: Uint8Array,
     names: Uint8Array,
+    sizes: Float64Array,
+    mtimesNs: BigInt64Array,
+    owners: Uint32Array,
   ): { statuses: Uint8Array; failures: { index: number; error: FileError }[] };
   /** Where a file is written before its rename when it cannot be nameless: `.sm-<hash>.tmp` beside it. */
   tempPath(path: PathLike): Buffer;

@@ -409,12 +409,14 @@ Napi::Value CopyFiles(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// linkFiles(options as copyFiles', directories: PathList, names: PathList): see sm::linkFiles.
+// linkFiles(options as copyFiles', directories: PathList, names: PathList, sizes: Float64Array,
+//           mtimesNs: BigInt64Array, owners: Uint32Array): see sm::linkFiles.
 // The files come grouped by directory: per group three directories in `directories` (where its
 // files are read, where they go, the previous copy's), and their names in `names`, an empty
-// name starting the next group. The answer is compact, for the 10^5 unchanged files of a
-// snapshot: { statuses: Uint8Array (0 linked, 1 skipped, 2 left, 3 failed), failures:
-// [{ index, error }] }, in the order of the names. Blocks: for workers.
+// name starting the next group. Per file, as scanned: its size, mtime in ns, and mode, uid, gid
+// (three in `owners`). The answer is compact, for the 10^5 unchanged files of a snapshot:
+// { statuses: Uint8Array (0 linked, 1 skipped, 2 left, 3 failed), failures: [{ index, error }] },
+// in the order of the names. Blocks: for workers.
 Napi::Value LinkFiles(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   sm::BatchOptions b = batchOptionsArg(info);
@@ -422,13 +424,20 @@ Napi::Value LinkFiles(const Napi::CallbackInfo& info) {
   std::vector<std::string> names = pathListArg(info[2], "names");
   if (dirs.empty() || dirs.size() % 3 != 0)
     throw Napi::RangeError::New(env, "linkFiles: directories come in threes (source, destination, previous)");
+  if (!info[3].IsTypedArray() || info[3].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
+      !info[4].IsTypedArray() || info[4].As<Napi::TypedArray>().TypedArrayType() != napi_bigint64_array ||
+      !info[5].IsTypedArray() || info[5].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array)
+    throw Napi::TypeError::New(env, "linkFiles: sizes, mtimesNs and owners must be Float64, BigInt64 and Uint32 arrays");
+  auto sizes = info[3].As<Napi::Float64Array>();
+  auto mtimes = info[4].As<Napi::TypedArrayOf<int64_t>>();
+  auto owners = info[5].As<Napi::Uint32Array>();
   std::vector<sm::LinkGroup> groups(dirs.size() / 3);
-  size_t g = 0;
   for (size_t k = 0; k < dirs.size(); k += 3) {
     groups[k / 3].srcDir = std::move(dirs[k]);
     groups[k / 3].dstDir = std::move(dirs[k + 1]);
     groups[k / 3].prevDir = std::move(dirs[k + 2]);
   }
+  size_t g = 0, files = 0;
   for (std::string& name : names) {
     if (name.empty()) {
       if (++g == groups.size()) break;  // more groups of names than of directories: refused below
@@ -436,9 +445,22 @@ Napi::Value LinkFiles(const Napi::CallbackInfo& info) {
     }
     if (name.find('/') != std::string::npos || name == "." || name == "..")
       throw Napi::TypeError::New(env, "linkFiles: a name must be one entry of its directory");
+    if (files >= sizes.ElementLength() || files >= mtimes.ElementLength() || 3 * files + 2 >= owners.ElementLength())
+      throw Napi::RangeError::New(env, "linkFiles: fewer stats than names");
+    sm::FileStat st{};
+    st.size = static_cast<uint64_t>(sizes[files]);
+    int64_t ns = mtimes[files];
+    st.mtimeSec = ns >= 0 ? ns / 1000000000 : -((-ns + 999999999) / 1000000000);  // floor
+    st.mtimeNsec = static_cast<uint32_t>(ns - st.mtimeSec * 1000000000);
+    st.mode = owners[3 * files] | S_IFREG;
+    st.uid = owners[3 * files + 1];
+    st.gid = owners[3 * files + 2];
+    files++;
     groups[g].names.push_back(std::move(name));
+    groups[g].scanned.push_back(st);
   }
   if (g + 1 != groups.size()) throw Napi::RangeError::New(env, "linkFiles: names and directories differ in groups");
+  if (files != sizes.ElementLength()) throw Napi::RangeError::New(env, "linkFiles: more stats than names");
   std::vector<sm::FileOutcome> outcomes = guard(env, [&] { return sm::linkFiles(b, groups); });
   Napi::Uint8Array statuses = Napi::Uint8Array::New(env, outcomes.size());
   Napi::Array failures = Napi::Array::New(env);

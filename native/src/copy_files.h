@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "copy_range.h"
+#include "file.h"
 #include "lustre.h"
 #include "metadata.h"
 
@@ -59,18 +60,21 @@ std::string tempPath(const std::string& path);
 // The outcome of each job, in order.
 std::vector<FileOutcome> copyFiles(const BatchOptions& o, const std::vector<FileJob>& jobs);
 
-// Files of one directory for linkFiles, by name: read in srcDir, linked into dstDir from prevDir.
+// Files of one directory for linkFiles, by name: read in srcDir, linked into dstDir from
+// prevDir. scanned[k] is names[k] as the caller's scan saw it: its size, mtime, mode, uid, gid.
 struct LinkGroup {
   std::string srcDir, dstDir, prevDir;
   std::vector<std::string> names;
+  std::vector<FileStat> scanned;
 };
 
 // Only the rsync --link-dest part of copyFiles, for files the caller expects unchanged: each one
-// whose previous copy can stand for it is hard-linked (or Skipped, when the destination already
-// holds it, with checkExisting); the rest are left (Unlinked) for a copy, which says why if it
-// fails. Grouped by directory, so each file costs a statx of each side and a linkat, all
-// relative to the directories' descriptors: no path walk, no open. Outcomes in order of the
-// names, group after group.
+// whose previous copy can stand for it, as scanned, is hard-linked (or Skipped, when the
+// destination already holds it, with checkExisting); the rest are left (Unlinked) for a copy,
+// which says why if it fails. As rsync, it compares what the scan saw (the version the caller
+// records), so the source is not stat'ed again; grouped by directory, so each file costs one
+// statx of the previous copy and a linkat, relative to the directories' descriptors: no path
+// walk, no open. Outcomes in order of the names, group after group.
 std::vector<FileOutcome> linkFiles(const BatchOptions& o, const std::vector<LinkGroup>& groups);
 
 }  // namespace sm

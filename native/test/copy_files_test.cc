@@ -20,6 +20,14 @@ sm::BatchOptions options(bool verify) {
   return o;
 }
 
+// A linkFiles group whose files are as a scan of srcDir finds them now.
+sm::LinkGroup scannedGroup(const std::string& srcDir, const std::string& dstDir, const std::string& prevDir,
+                           std::vector<std::string> names) {
+  sm::LinkGroup g{srcDir, dstDir, prevDir, std::move(names), {}};
+  for (const std::string& n : g.names) g.scanned.push_back(sm::statPath(srcDir + "/" + n, false));
+  return g;
+}
+
 }  // namespace
 
 TEST(copy_files_copies_contents_metadata_and_leaves_nothing_behind) {
@@ -100,8 +108,8 @@ TEST(copy_files_replaces_an_older_version_and_links_from_a_previous_copy) {
   rename((dir / "prev").c_str(), (dir / "base/a").c_str());
   t::writeFile(dir / "next/a", "older");
   t::writeFile(dir / "sub/a", "new contents");
-  out = sm::linkFiles(links, {{dir.path(), dir / "next", dir / "base", {"a", "b"}},
-                              {dir / "sub", dir / "next", dir / "no-such-dir", {"a"}}});
+  out = sm::linkFiles(links, {scannedGroup(dir.path(), dir / "next", dir / "base", {"a", "b"}),
+                              scannedGroup(dir / "sub", dir / "next", dir / "no-such-dir", {"a"})});
   REQUIRE_EQ(out.size(), 3u);
   CHECK_EQ(out[0].status, sm::FileOutcome::Linked);
   CHECK_EQ(out[0].bytes, 12u);
@@ -109,15 +117,21 @@ TEST(copy_files_replaces_an_older_version_and_links_from_a_previous_copy) {
   CHECK_EQ(out[1].status, sm::FileOutcome::Unlinked);  // no "b" in the previous copy
   CHECK(access((dir / "next/b").c_str(), F_OK) != 0);
   CHECK_EQ(out[2].status, sm::FileOutcome::Unlinked);  // no previous directory
+  // What is compared is the file as the scan saw it (the version the caller records), not as it
+  // is now: a scan that saw another mtime leaves it.
+  sm::LinkGroup stale = scannedGroup(dir.path(), dir / "next", dir / "base", {"a"});
+  stale.scanned[0].mtimeNsec ^= 1;
+  out = sm::linkFiles(links, {stale});
+  CHECK_EQ(out[0].status, sm::FileOutcome::Unlinked);
   // With checkExisting, a destination that holds the version is skipped, not linked again.
   links.checkExisting = true;
-  out = sm::linkFiles(links, {{dir.path(), dir / "next", dir / "base", {"a"}}});
+  out = sm::linkFiles(links, {scannedGroup(dir.path(), dir / "next", dir / "base", {"a"})});
   CHECK_EQ(out[0].status, sm::FileOutcome::Skipped);
   // A name the link cannot take (a directory stands there): that file fails, naming its path.
   links.checkExisting = false;
   unlink((dir / "next/a").c_str());
   mkdir((dir / "next/a").c_str(), 0755);
-  out = sm::linkFiles(links, {{dir.path(), dir / "next", dir / "base", {"a"}}});
+  out = sm::linkFiles(links, {scannedGroup(dir.path(), dir / "next", dir / "base", {"a"})});
   CHECK_EQ(out[0].status, sm::FileOutcome::Failed);
   CHECK_EQ(out[0].syscall, std::string("rename"));
   CHECK(out[0].path.find("next/a") != std::string::npos);

@@ -551,10 +551,13 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
   // rsync --link-dest for the files that may be linked, whatever their size: in batches of their own, off the
   // planner (a snapshot's 10^5 unchanged files are 10^5 links, not 10^5 planned copies). A file
   // whose previous copy turns out to differ is left by the worker and comes back to be copied.
-  const LINK_BATCH = 512;
+  const LINK_BATCH = 2048;
   // A batch groups its files by directory: three directories per group, then only names, so a
   // file costs the engine one short append and the worker no path walk (see native linkFiles).
-  let lane: { entries: Entry[]; directories: PathList; names: PathList; dir?: Buffer } | undefined;
+  // Each file goes with its stat data as scanned, which the previous copy's is compared with.
+  let lane:
+    | { entries: Entry[]; directories: PathList; names: PathList; dir?: Buffer; sizes: number[]; owners: number[] }
+    | undefined;
   const linking = new Set<Promise<void>>();
   const leftByLinks: Entry[] = [];
   const linkedNow = (e: Entry, outcome: 'linked' | 'skipped') => {
@@ -565,11 +568,21 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
   };
   const flushLane = () => {
     if (!lane) return;
-    const { entries, directories, names } = lane;
+    const { entries, directories, names, sizes, owners } = lane;
     lane = undefined;
-    const task: LinkTask = { kind: 'link', ...taskBase, directories: directories.take(), names: names.take() };
+    const task: LinkTask = {
+      kind: 'link',
+      ...taskBase,
+      directories: directories.take(),
+      names: names.take(),
+      sizes: Float64Array.from(sizes),
+      mtimesNs: BigInt64Array.from(entries, (e) => e.mtimeNs),
+      owners: Uint32Array.from(owners),
+    };
     // The lists are the batch's own buffers: moved to the worker, not copied.
-    const transferList = [task.directories.buffer, task.names.buffer] as ArrayBuffer[];
+    const transferList = [task.directories, task.names, task.sizes, task.mtimesNs, task.owners].map(
+      (a) => a.buffer as ArrayBuffer,
+    );
     const p = (workers().run(task, { transferList }) as Promise<LinkResult>)
       .then(
         (r) => {
@@ -621,12 +634,14 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
         return undefined;
       }
       if (lane) lane.names.add(); // the next group
-      lane ??= { entries: [], directories: new PathList(), names: new PathList() };
+      lane ??= { entries: [], directories: new PathList(), names: new PathList(), sizes: [], owners: [] };
       for (const d of dirs) lane.directories.add(d);
       lane.dir = dir;
     }
     lane.entries.push(e);
     lane.names.add(e.path.subarray(slash + 1));
+    lane.sizes.push(e.size);
+    lane.owners.push(e.mode, e.uid, e.gid);
     if (lane.entries.length < LINK_BATCH) return false;
     flushLane();
     return true;

@@ -55,6 +55,10 @@ export interface LinkTask extends TaskOptions {
   directories: Uint8Array;
   /** Path list of names; an empty one starts the next group. */
   names: Uint8Array;
+  /** Per file as scanned: size, mtime, and mode, uid, gid (three each). */
+  sizes: Float64Array;
+  mtimesNs: BigInt64Array;
+  owners: Uint32Array;
 }
 
 export type CopyTask = BatchTask | ChunkTask;
@@ -160,7 +164,8 @@ function copyChunk(t: ChunkTask): CopiedFile {
 
 export default function run(task: CopyTask | LinkTask): TaskResult | LinkResult {
   if (task.kind === 'link') {
-    const r = native.linkFiles(filesOptions(task), task.directories, task.names);
+    const { directories, names, sizes, mtimesNs, owners } = task;
+    const r = native.linkFiles(filesOptions(task), directories, names, sizes, mtimesNs, owners);
     return { statuses: r.statuses, failed: r.failures };
   }
   const result: TaskResult = { copied: [], failed: [] };
