@@ -427,7 +427,8 @@ Napi::Value LinkFiles(const Napi::CallbackInfo& info) {
   if (!info[3].IsTypedArray() || info[3].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
       !info[4].IsTypedArray() || info[4].As<Napi::TypedArray>().TypedArrayType() != napi_bigint64_array ||
       !info[5].IsTypedArray() || info[5].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array)
-    throw Napi::TypeError::New(env, "linkFiles: sizes, mtimesNs and owners must be Float64, BigInt64 and Uint32 arrays");
+    throw Napi::TypeError::New(env,
+                               "linkFiles: sizes, mtimesNs and owners must be Float64, BigInt64 and Uint32 arrays");
   auto sizes = info[3].As<Napi::Float64Array>();
   auto mtimes = info[4].As<Napi::TypedArrayOf<int64_t>>();
   auto owners = info[5].As<Napi::Uint32Array>();
