@@ -142,6 +142,8 @@ export interface FileOutcome {
   status: 'copied' | 'skipped' | 'linked' | 'failed';
   bytes: number;
   dataBytes: number;
+  /** Of a copy made from a clone of its base: bytes left shared with it, not written. */
+  sharedBytes?: number;
   digest?: string;
   verified: boolean;
   error?: FileError;
@@ -264,6 +266,8 @@ export interface Addon {
     layouts?: (Layout | null)[],
     /** Off Lustre: the source's layout as JSON, stored in the copy's LAYOUT_RECORD_XATTR. */
     layoutRecords?: (string | null)[],
+    /** An earlier version of each file ('' none): the copy starts as its reflink clone where the file system can. */
+    bases?: Uint8Array,
   ): FileOutcome[];
   /**
    * The --link-dest part of copyFiles alone, for files grouped by directory: each file whose

@@ -260,6 +260,7 @@ Napi::Value copyResultToJs(Napi::Env env, const sm::CopyResult& r) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("bytes", Napi::Number::New(env, static_cast<double>(r.bytes)));
   o.Set("dataBytes", Napi::Number::New(env, static_cast<double>(r.dataBytes)));
+  if (r.sharedBytes) o.Set("sharedBytes", Napi::Number::New(env, static_cast<double>(r.sharedBytes)));
   return o;
 }
 
@@ -345,6 +346,7 @@ Napi::Value outcomeToJs(Napi::Env env, const sm::FileOutcome& r) {
   o.Set("status", status[r.status]);
   o.Set("bytes", Napi::Number::New(env, static_cast<double>(r.bytes)));
   o.Set("dataBytes", Napi::Number::New(env, static_cast<double>(r.dataBytes)));
+  if (r.sharedBytes) o.Set("sharedBytes", Napi::Number::New(env, static_cast<double>(r.sharedBytes)));
   if (!r.digest.empty()) o.Set("digest", r.digest);
   o.Set("verified", r.verified);
   if (r.status == sm::FileOutcome::Failed) o.Set("error", outcomeErrorToJs(env, r));
@@ -376,10 +378,13 @@ std::vector<sm::FileJob> batchJobsArg(const Napi::CallbackInfo& info) {
   std::vector<std::string> destinations = pathListArg(info[2], "destinations");
   std::vector<std::string> previous;
   if (info.Length() > 3 && !info[3].IsUndefined() && !info[3].IsNull()) previous = pathListArg(info[3], "previous");
+  std::vector<std::string> bases;
+  if (info.Length() > 6 && !info[6].IsUndefined() && !info[6].IsNull()) bases = pathListArg(info[6], "bases");
   Napi::Array layouts = info.Length() > 4 && info[4].IsArray() ? info[4].As<Napi::Array>() : Napi::Array::New(env);
   Napi::Array records = info.Length() > 5 && info[5].IsArray() ? info[5].As<Napi::Array>() : Napi::Array::New(env);
-  if (sources.size() != destinations.size() || (!previous.empty() && previous.size() != sources.size()))
-    throw Napi::RangeError::New(env, "sources, destinations and previous differ in length");
+  if (sources.size() != destinations.size() || (!previous.empty() && previous.size() != sources.size()) ||
+      (!bases.empty() && bases.size() != sources.size()))
+    throw Napi::RangeError::New(env, "sources, destinations, previous and bases differ in length");
   std::vector<sm::FileJob> jobs(sources.size());
   for (uint32_t i = 0; i < jobs.size(); i++) {
     if (sources[i].empty() || destinations[i].empty())
@@ -387,6 +392,7 @@ std::vector<sm::FileJob> batchJobsArg(const Napi::CallbackInfo& info) {
     jobs[i].src = std::move(sources[i]);
     jobs[i].dst = std::move(destinations[i]);
     if (!previous.empty() && !previous[i].empty()) jobs[i].prev = std::move(previous[i]);
+    if (!bases.empty() && !bases[i].empty()) jobs[i].base = std::move(bases[i]);
     Napi::Value layout = i < layouts.Length() ? layouts.Get(i) : env.Undefined();
     if (!layout.IsUndefined() && !layout.IsNull()) jobs[i].layout = layoutFromJs(layout);
     Napi::Value record = i < records.Length() ? records.Get(i) : env.Undefined();
@@ -397,8 +403,9 @@ std::vector<sm::FileJob> batchJobsArg(const Napi::CallbackInfo& info) {
 
 // copyFiles({ fsync, hash, verify, checksum, checkExisting, owner, cancel, budget },
 //           sources: PathList, destinations: PathList, previous?: PathList ('' = none),
-//           layouts?: (Layout | null)[], layoutRecords?: (string | null)[])
-// -> [{ status, bytes, dataBytes, digest, verified, error }], one per file. Blocks: for workers.
+//           layouts?: (Layout | null)[], layoutRecords?: (string | null)[], bases?: PathList)
+// -> [{ status, bytes, dataBytes, sharedBytes?, digest, verified, error }], one per file (see
+// sm::FileJob for previous and bases). Blocks: for workers.
 Napi::Value CopyFiles(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   sm::BatchOptions b = batchOptionsArg(info);

@@ -1,6 +1,8 @@
 #include "copy_files.h"
 
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -95,6 +97,19 @@ bool statAt(At f, FileStat& st) {
   return true;
 }
 
+// Makes dst a clone of base: its blocks shared, copy on write (FICLONE). False where there is no
+// regular file at base, or the file system cannot; cloneWorks then goes false when it never
+// will for this batch (no reflinks, or base on another file system), so the rest do not try.
+bool cloneOf(const std::string& base, File& dst, bool& cloneWorks) {
+  UniqueFd b(open(base.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  struct stat st;
+  if (b.get() < 0 || fstat(b.get(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
+  if (ioctl(dst.fd(), FICLONE, b.get()) == 0) return true;
+  if (errno == EOPNOTSUPP || errno == ENOTTY || errno == EXDEV || errno == EINVAL || errno == ENOSYS)
+    cloneWorks = false;
+  return false;
+}
+
 // XXH64 of a whole file, read buffered (these are small files).
 std::string digestOf(const std::string& path) {
   File f(path, opening(O_RDONLY | O_NOFOLLOW));
@@ -152,7 +167,8 @@ bool skippedOrLinked(const BatchOptions& o, At src, const FileStat& now, At dst,
 }
 
 // Writes one file where it waits for its name; returns false when it was skipped or linked.
-bool writeOne(const BatchOptions& o, const FileJob& job, FileOutcome& out, Pending& p, bool& tmpfileWorks) {
+bool writeOne(const BatchOptions& o, const FileJob& job, FileOutcome& out, Pending& p, bool& tmpfileWorks,
+              bool& cloneWorks) {
   const std::string& src = job.src;
   p.dst = job.dst;
   p.tmp = tempPath(job.dst);
@@ -170,10 +186,13 @@ bool writeOne(const BatchOptions& o, const FileJob& job, FileOutcome& out, Pendi
     std::unique_ptr<File> target = openTarget(o, job, p, tmpfileWorks);
     File& d = *target;
     p.sparse = before.blocks * 512 < before.size;
-    if (p.sparse) d.truncate(before.size);
+    // A sparse source is copied afresh: its holes must read as zeros, not as the base's data.
+    bool cloned = !p.sparse && !job.base.empty() && !job.layout && cloneWorks && cloneOf(job.base, d, cloneWorks);
+    if (p.sparse || cloned) d.truncate(before.size);
     Xxh64 hash;
     CopyOptions copy;
     copy.sparse = p.sparse;
+    copy.writeChanges = cloned;
     copy.hash = o.hash ? &hash : nullptr;
     copy.cancel = o.cancel;
     copy.budget = o.budget;
@@ -198,6 +217,7 @@ bool writeOne(const BatchOptions& o, const FileJob& job, FileOutcome& out, Pendi
       throwErrno("fsetxattr", p.dst);
     out.bytes = r.bytes;
     out.dataBytes = r.dataBytes;
+    out.sharedBytes = r.sharedBytes;
     if (o.hash) out.digest = Xxh64::hex(hash.digest());
     if (tmpfileWorks && !job.layout)
       p.nameless = std::move(target);
@@ -235,11 +255,11 @@ std::vector<FileOutcome> copyFiles(const BatchOptions& o, const std::vector<File
   std::vector<FileOutcome> out(jobs.size());
   std::vector<Pending> pending;
   pending.reserve(jobs.size());
-  bool tmpfileWorks = true;
+  bool tmpfileWorks = true, cloneWorks = true;
   for (size_t i = 0; i < jobs.size(); i++) {
     Pending p{i, "", "", false, nullptr};
     try {
-      if (writeOne(o, jobs[i], out[i], p, tmpfileWorks)) pending.push_back(std::move(p));
+      if (writeOne(o, jobs[i], out[i], p, tmpfileWorks, cloneWorks)) pending.push_back(std::move(p));
     } catch (const SysError& e) {
       fail(out[i], e);
       if (!p.tmp.empty()) unlink(p.tmp.c_str());

@@ -35,7 +35,8 @@ struct BatchOptions {
 struct FileOutcome {
   enum Status { Copied, Skipped, Linked, Unlinked, Failed } status = Failed;
   uint64_t bytes = 0, dataBytes = 0;
-  std::string digest;  // empty without hashing
+  uint64_t sharedBytes = 0;  // of a copy made from a clone of its base: bytes left shared with it
+  std::string digest;        // empty without hashing
   bool verified = false;
   // On failure: an errno name, or SOURCE_CHANGED / VERIFY_MISMATCH.
   std::string code, syscall, path, message;
@@ -43,11 +44,14 @@ struct FileOutcome {
 };
 
 // One file of a batch: where it is read, where it goes, and (rsync --link-dest) the previous
-// copy's file that, if unchanged, is hard-linked instead of copied.
+// copy's file that, if unchanged, is hard-linked instead of copied. `base`, an earlier version
+// of the file (the previous copy's, whether or not it may be linked): where the file system can
+// clone files (reflinks: XFS, Btrfs, ZFS 2.2, NFS 4.2 servers that can), the copy starts as a
+// clone of it and only the blocks that differ are written, so the rest stay shared with it.
 // On a Lustre destination, layout (when set) is the one the new file is created with; off
 // Lustre, layoutRecord (when set) is stored in the kLayoutRecordXattr of the copy.
 struct FileJob {
-  std::string src, dst, prev;
+  std::string src, dst, prev, base;
   std::optional<lustre::Layout> layout;
   std::string layoutRecord;
 };

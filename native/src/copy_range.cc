@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -41,13 +42,42 @@ static void takeBudget(const CopyOptions& o, size_t n, const std::string& path) 
   }
 }
 
-// One buffer per thread, kept and reused: a worker copying 100,000 small files must not map
-// and unmap a buffer for each, and the memory in use stays threads x the largest buffer.
-static char* threadBuffer(size_t size, size_t alignment) {
-  thread_local std::unique_ptr<AlignedBuffer> buf;
+// One buffer per thread (and a second for writeChanges), kept and reused: a worker copying
+// 100,000 small files must not map and unmap a buffer for each, and the memory in use stays
+// threads x the largest buffer.
+static char* threadBuffer(size_t size, size_t alignment, int slot = 0) {
+  thread_local std::unique_ptr<AlignedBuffer> bufs[2];
+  std::unique_ptr<AlignedBuffer>& buf = bufs[slot];
   if (!buf || buf->size() < size || reinterpret_cast<uintptr_t>(buf->data()) % alignment != 0)
     buf = std::make_unique<AlignedBuffer>(size, alignment);
   return buf->data();
+}
+
+// Writes data (n bytes at off) into dst where dst does not hold it already, block by block
+// (runs of differing blocks in one write); returns the bytes left as they were. Blocks are
+// counted from off, which callers keep block-aligned (whole files, chunks of MiBs).
+static uint64_t writeChanged(File& dst, const char* data, size_t n, uint64_t off, char* held) {
+  constexpr size_t kBlock = 4096;
+  size_t have = dst.read(held, n, off);  // fewer at dst's end
+  auto same = [&](size_t at) {
+    size_t len = std::min(kBlock, n - at);
+    return at + len <= have && memcmp(data + at, held + at, len) == 0;
+  };
+  uint64_t kept = 0;
+  for (size_t i = 0; i < n;) {
+    if (same(i)) {
+      size_t len = std::min(kBlock, n - i);
+      kept += len;
+      i += len;
+      continue;
+    }
+    size_t j = i + kBlock;
+    while (j < n && !same(j)) j += kBlock;
+    j = std::min(j, n);
+    dst.write(data + i, j - i, off + i);
+    i = j;
+  }
+  return kept;
 }
 
 // Hashes a buffer on a helper thread while the caller writes the same buffer, so that on a
@@ -117,6 +147,7 @@ CopyResult copyRange(File& src, File* dst, uint64_t srcOff, uint64_t dstOff, uin
   size_t wanted = o.bufferSize ? o.bufferSize : direct ? (8 << 20) : (256 << 10);
   size_t bufSize = std::max<size_t>(wanted & ~(alignment - 1), alignment);
   char* buf = threadBuffer(bufSize, alignment);
+  char* held = dst && o.writeChanges ? threadBuffer(bufSize, alignment, 1) : nullptr;
 
   uint64_t pos = srcOff;  // everything before pos is hashed
   for (const Extent& e : extents) {
@@ -132,7 +163,10 @@ CopyResult copyRange(File& src, File* dst, uint64_t srcOff, uint64_t dstOff, uin
         // The file shrank under us: report it instead of pretending the range was copied.
         throw SysError(ENODATA, "read", src.path());
       }
-      if (o.hash && dst && n >= kOverlapMin) {
+      if (held) {
+        if (o.hash) o.hash->update(buf, n);
+        r.sharedBytes += writeChanged(*dst, buf, n, dstOff + (pos - srcOff), held);
+      } else if (o.hash && dst && n >= kOverlapMin) {
         thread_local OverlappedHash overlapped;
         overlapped.start(o.hash, buf, n);
         try {

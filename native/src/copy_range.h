@@ -27,11 +27,16 @@ struct CopyOptions {
   int64_t* budget = nullptr;
   // The source's size when the caller has just stat'ed it (saves a statx per file); 0 = ask.
   uint64_t knownSize = 0;
+  // dst already holds an earlier version of the data, sharing its blocks with it (a reflink
+  // clone): each block read is compared with dst's and only those that differ are written, so
+  // the others stay shared. Not with sparse (a hole in the source would keep dst's old data).
+  bool writeChanges = false;
 };
 
 struct CopyResult {
-  uint64_t bytes = 0;      // bytes of the range (up to end of file)
-  uint64_t dataBytes = 0;  // bytes read and written; bytes - dataBytes were holes
+  uint64_t bytes = 0;        // bytes of the range (up to end of file)
+  uint64_t dataBytes = 0;    // bytes read; bytes - dataBytes were holes
+  uint64_t sharedBytes = 0;  // with writeChanges: bytes dst already held, left unwritten
 };
 
 // Copies [srcOff, srcOff + length) of src to dstOff in dst; length kToEof means to end of

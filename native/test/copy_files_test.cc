@@ -154,3 +154,32 @@ TEST(copy_files_reports_each_failure_and_copies_the_rest) {
   CHECK_EQ(direct.substr(0, 9), std::string("/x/y/.sm-"));
   CHECK_EQ(direct.substr(4), anchored.substr(15));
 }
+
+TEST(copy_files_with_a_base_copies_right_whether_or_not_it_can_clone) {
+  // Where the file system cannot clone (ext4, tmpfs: the test bases), a base changes nothing:
+  // the copy is written afresh. (Sharing itself is tested on XFS, in test/reflink.test.ts.)
+  for (const char* root : t::kBases) {
+    t::TempDir dir(root);
+    std::string old = t::pattern(50000, 1), now = old;
+    now[0] ^= 1;
+    t::writeFile(dir / "base", old);
+    t::writeFile(dir / "src", now);
+    // A sparse source whose base has data where it has a hole: the hole must read as zeros.
+    t::writeFile(dir / "base-sparse", std::string(4 << 20, 'x'));
+    t::writeFile(dir / "sparse", t::pattern(4096, 2), 3 << 20);
+    sm::FileJob plain{dir / "src", dir / "dst", ""}, sparse{dir / "sparse", dir / "dst-sparse", ""};
+    plain.base = dir / "base";
+    sparse.base = dir / "base-sparse";
+    sm::FileJob noBase{dir / "src", dir / "dst-2", ""};
+    noBase.base = dir / "missing";
+    std::vector<sm::FileOutcome> out = sm::copyFiles(options(true), {plain, sparse, noBase});
+    for (const sm::FileOutcome& r : out) {
+      CHECK_EQ(r.status, sm::FileOutcome::Copied);
+      CHECK(r.verified);
+      CHECK_EQ(r.sharedBytes, 0u);
+    }
+    CHECK(t::readFile(dir / "dst") == now);
+    CHECK(t::readFile(dir / "dst-2") == now);
+    CHECK(t::readFile(dir / "dst-sparse") == t::readFile(dir / "sparse"));
+  }
+}

@@ -234,3 +234,46 @@ TEST(copy_range_cancel_all_hole_sparse_range) {
   std::string zeros(kBig, '\0');
   CHECK_EQ(h2.digest(), t::xxh64(zeros.data(), zeros.size()));
 }
+
+TEST(copy_range_write_changes_writes_only_blocks_that_differ) {
+  for (const char* base : t::kBases) {
+    t::TempDir dir(base);
+    // The destination holds an earlier version: 10 blocks of which the new one changes the
+    // 2nd and 7th, and the new one is 100 bytes longer (a partial last block).
+    std::string old = t::pattern(10 * 4096, 3);
+    std::string now = old;
+    now[4096 + 17] ^= 1;
+    now[6 * 4096] ^= 1;
+    now += t::pattern(100, 4);
+    t::writeFile(dir / "src", now);
+    t::writeFile(dir / "dst", old);
+    // Buffers smaller than the file: runs of blocks cross buffer boundaries.
+    for (size_t buffer : {size_t{8192}, size_t{1} << 20}) {
+      t::writeFile(dir / "dst", old);
+      sm::File src(dir / "src", opts(O_RDONLY, false));
+      sm::File dst(dir / "dst", opts(O_RDWR, false));
+      sm::Xxh64 hash;
+      sm::CopyOptions o;
+      o.writeChanges = true;
+      o.hash = &hash;
+      o.bufferSize = buffer;
+      sm::CopyResult r = sm::copyRange(src, &dst, 0, 0, sm::kToEof, o);
+      CHECK_EQ(r.bytes, uint64_t{now.size()});
+      CHECK_EQ(r.sharedBytes, uint64_t{8 * 4096});  // the tail was not there: written
+      CHECK_EQ(hash.digest(), t::xxh64(now.data(), now.size()));
+      dst.close();
+      CHECK(t::readFile(dir / "dst") == now);
+    }
+    // A shorter version: the caller truncates first, and only what differs is written.
+    t::writeFile(dir / "src", old.substr(0, 3 * 4096 + 5));
+    t::writeFile(dir / "dst", old);
+    REQUIRE_EQ(truncate((dir / "dst").c_str(), 3 * 4096 + 5), 0);
+    sm::File src(dir / "src", opts(O_RDONLY, false));
+    sm::File dst(dir / "dst", opts(O_RDWR, false));
+    sm::CopyOptions o;
+    o.writeChanges = true;
+    CHECK_EQ(sm::copyRange(src, &dst, 0, 0, sm::kToEof, o).sharedBytes, uint64_t{3 * 4096 + 5});
+    dst.close();
+    CHECK(t::readFile(dir / "dst") == old.substr(0, 3 * 4096 + 5));
+  }
+}

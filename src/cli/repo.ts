@@ -78,6 +78,10 @@ export function repoCommands(program: Command): void {
     .option('--one-file-system', 'do not cross into other file systems')
     .option('-c, --checksum', 'find changed files by content (XXH64) instead of size, mtime, ctime and inode')
     .option('--verify', 're-read what was written from the device and compare')
+    .option(
+      '--no-reflink',
+      'do not start changed files as reflink clones of their parent snapshot copy (XFS, Btrfs, ZFS)',
+    )
     .option('--threads <n>', 'worker threads', int)
     .option('--break-lock', 'take over a stale lock left by a process that no longer runs');
   const filterOf = filterOptions(b);
@@ -97,6 +101,7 @@ export function repoCommands(program: Command): void {
             oneFileSystem: opts.oneFileSystem ?? job.oneFileSystem,
             checksum: opts.checksum,
             verify: opts.verify,
+            reflink: opts.reflink,
             threads: opts.threads,
             breakLock: opts.breakLock,
             signal: run.signal,
@@ -114,7 +119,8 @@ export function repoCommands(program: Command): void {
             const st = s.stats;
             process.stderr.write(
               `snapshot ${s.id} of ${s.source}${r.resumed ? ' (resumed)' : ''}: ${st.files} files, ${st.dirs} dirs, ${st.others} other; ` +
-                `${st.copiedFiles} new or changed (${st.copiedBytes} bytes), ${st.unchangedFiles} unchanged` +
+                `${st.copiedFiles} new or changed (${st.copiedBytes} bytes` +
+                `${st.sharedBytes ? `, ${st.sharedBytes} of them shared with the parent` : ''}), ${st.unchangedFiles} unchanged` +
                 `${st.failed ? `, ${st.failed} FAILED (not in the snapshot)` : ''}\n`,
             );
           }

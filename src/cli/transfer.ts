@@ -94,7 +94,11 @@ function define(program: Command, name: 'copy' | 'sync', description: string, is
   if (isSync) {
     cmd
       .option('--delete', 'remove from DST what SRC does not have (excluded entries are kept)')
-      .option('--link-dest <dir>', 'hard-link files unchanged in this previous copy instead of copying them');
+      .option('--link-dest <dir>', 'hard-link files unchanged in this previous copy instead of copying them')
+      .option(
+        '--no-reflink',
+        'with --link-dest: do not start changed files as reflink clones of their previous copy (XFS, Btrfs, ZFS)',
+      );
   }
   cmd.action(async (src: string, dst: string, opts) => {
     if (opts.verify && opts.hash === false)
@@ -129,6 +133,7 @@ function define(program: Command, name: 'copy' | 'sync', description: string, is
       stripeAware: opts.stripeAware,
       delete: opts.delete,
       linkDest: opts.linkDest === undefined ? undefined : argBytes(opts.linkDest),
+      reflink: opts.reflink,
       signal: ac.signal,
     });
     let lastStatus = Date.now();

@@ -73,6 +73,8 @@ export interface BackupOptions {
   threads?: number;
   /** Re-read what was written from the device and compare. */
   verify?: boolean;
+  /** Changed files start as reflink clones of the parent's copy where the target can (see SyncOptions.reflink). */
+  reflink?: boolean;
   breakLock?: boolean;
   signal?: AbortSignal;
   onProgress?: (summary: CopySummary) => void;
@@ -143,6 +145,7 @@ async function run(repo: Repository, source: string, o: BackupOptions): Promise<
     bytes: 0,
     copiedFiles: 0,
     copiedBytes: 0,
+    sharedBytes: 0,
     unchangedFiles: 0,
     failed: 0,
   };
@@ -189,6 +192,7 @@ async function run(repo: Repository, source: string, o: BackupOptions): Promise<
     oneFileSystem: o.oneFileSystem,
     threads: o.threads,
     verify: o.verify,
+    reflink: o.reflink,
     signal: o.signal,
     // Returns, for a file, the detector's verdict: unchanged since the parent (then linked).
     onEntry: (e) => {
@@ -240,6 +244,7 @@ async function run(repo: Repository, source: string, o: BackupOptions): Promise<
   if (o.onProgress) handle.on('progress', o.onProgress);
   const copied = await handle.done;
   stats.failed = copied.failures.length;
+  stats.sharedBytes = copied.sharedBytes;
   if (copied.interrupted) {
     spool.close();
     closeSync(results);

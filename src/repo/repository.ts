@@ -42,6 +42,8 @@ export interface SnapshotStats {
   /** Files whose data was written in this snapshot (new or changed). */
   copiedFiles: number;
   copiedBytes: number;
+  /** Of copiedBytes: bytes left shared with the parent's copy (reflink clones), not written. */
+  sharedBytes?: number;
   /** Files hard-linked from the parent snapshot: no data I/O. */
   unchangedFiles: number;
   /** Files that could not be read: not in the snapshot. */

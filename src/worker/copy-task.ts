@@ -31,6 +31,8 @@ export interface BatchTask extends TaskOptions {
   destinations: Uint8Array;
   /** rsync --link-dest: the previous copy's file for each ('' for none), hard-linked if unchanged. */
   previous?: Uint8Array;
+  /** An earlier version of each ('' for none) whose blocks the copy may share (see native FileJob). */
+  bases?: Uint8Array;
   /** On a Lustre destination: the layout to create each file with (null: the directory's default). */
   layouts?: (Layout | null)[];
   keepOsts?: boolean;
@@ -83,6 +85,8 @@ export interface CopiedFile {
   skipped?: boolean;
   /** Hard-linked from the previous copy (linkDest), not copied. */
   linked?: boolean;
+  /** Bytes left shared with the file's base (a reflink clone), not written. */
+  sharedBytes?: number;
   verified?: boolean;
 }
 
@@ -100,14 +104,16 @@ function filesOptions(t: TaskOptions & { keepOsts?: boolean }) {
 /** Small files: the whole batch in one native call (see native copyFiles). */
 function runBatch(t: BatchTask, result: TaskResult): void {
   const options = filesOptions(t);
-  native.copyFiles(options, t.sources, t.destinations, t.previous, t.layouts, t.layoutRecords).forEach((r, index) => {
+  const { sources, destinations, previous, layouts, layoutRecords, bases } = t;
+  native.copyFiles(options, sources, destinations, previous, layouts, layoutRecords, bases).forEach((r, index) => {
     if (r.status === 'failed') result.failed.push({ index, error: r.error! });
     else {
-      const { bytes, dataBytes, digest, verified } = r;
+      const { bytes, dataBytes, sharedBytes, digest, verified } = r;
       result.copied.push({
         index,
         bytes,
         dataBytes,
+        sharedBytes,
         digest,
         verified,
         skipped: r.status === 'skipped',

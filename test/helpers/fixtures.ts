@@ -1,6 +1,6 @@
 // Real files in real directories for the tests, plus the independent tools they are checked against.
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Test } from 'tap';
 
@@ -88,4 +88,40 @@ export function ramfsDir(t: Test): string {
     rmSync(dir, { recursive: true, force: true });
   });
   return dir;
+}
+
+/**
+ * Mounts a small XFS with reflinks on a loop device (sparse image under /var/tmp) for the tests
+ * of block sharing; root and xfsprogs (scripts/setup.sh) needed. Where that cannot be had, no
+ * dir and the reason why, for the caller's t.skip.
+ */
+export function reflinkDir(t: Test): { dir?: string; why?: string } {
+  if (process.getuid?.() !== 0) return { why: 'needs root to mount an XFS image' };
+  const root = mkdtempSync(path.join('/var/tmp', 'stripemover-xfs-'));
+  const image = path.join(root, 'xfs.img');
+  const dir = path.join(root, 'mnt');
+  mkdirSync(dir);
+  t.teardown(() => {
+    spawnSync('umount', [dir]);
+    rmSync(root, { recursive: true, force: true });
+  });
+  writeFileSync(image, '');
+  truncateSync(image, 512 * 1024 * 1024); // XFS wants 300 MiB at least; sparse, so it costs what is written
+  const mkfs = spawnSync('mkfs.xfs', ['-q', '-f', '-m', 'reflink=1', image], { encoding: 'utf8' });
+  if (mkfs.status !== 0) return { why: `no XFS here: mkfs.xfs ${mkfs.error?.message ?? mkfs.stderr.trim()}` };
+  const mount = spawnSync('mount', ['-o', 'loop', image, dir], { encoding: 'utf8' });
+  if (mount.status !== 0) return { why: `cannot mount an XFS image: ${mount.stderr.trim()}` };
+  return { dir };
+}
+
+/** Bytes of a file in extents shared with another file (FIEMAP's shared flag, read by filefrag). */
+export function sharedBytesOf(file: string): number {
+  const out = execFileSync('filefrag', ['-v', '-b4096', file], { encoding: 'utf8' });
+  let blocks = 0;
+  for (const line of out.split('\n')) {
+    // " 1:  1..  96:  74..  169:  96:  236: shared" — the length is the 4th field.
+    const m = /^\s*\d+:\s+\d+\.\.\s*\d+:\s+\d+\.\.\s*\d+:\s+(\d+):.*\bshared\b/.exec(line);
+    if (m) blocks += Number(m[1]);
+  }
+  return blocks * 4096;
 }

@@ -1,0 +1,126 @@
+// Block sharing on a file system with reflinks (XFS on a loop device): with --link-dest, and in
+// backups, a changed file's copy starts as a clone of its previous copy and only the blocks
+// that differ are written. Checked by the file system's own account (FIEMAP's shared flag,
+// read by filefrag) and by describeTree, never by the tool's digests; the previous copy must
+// come out unchanged, since the new one shares its blocks.
+import t, { type Test } from 'tap';
+import { spawnSync } from 'node:child_process';
+import { appendFileSync, mkdirSync, openSync, writeSync, closeSync, statSync, truncateSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { pseudoRandom, reflinkDir, sharedBytesOf, writeRandom } from './helpers/fixtures.js';
+import { describeTree } from './helpers/tree.js';
+import { backup } from '../src/repo/backup.js';
+import { restore } from '../src/repo/restore.js';
+import { verify } from '../src/repo/verify.js';
+
+const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'stripemover.js');
+const KiB = 1024;
+
+/** A tree as describeTree sees it, but for hard links, which snapshots share with each other. */
+const contents = (root: string) => describeTree(root, { dirTimes: true }).map(({ linkGroup: _, ...rest }) => rest);
+
+function sync(...args: string[]) {
+  const r = spawnSync(process.execPath, [bin, 'sync', ...args, '--json'], { encoding: 'utf8' });
+  const summary = r.stdout
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l))
+    .find((l) => l.type === 'summary');
+  return { status: r.status, stderr: r.stderr, summary };
+}
+
+/** Overwrites bytes of a file in place. */
+function poke(file: string, at: number, bytes: Buffer) {
+  const fd = openSync(file, 'r+');
+  writeSync(fd, bytes, 0, bytes.length, at);
+  closeSync(fd);
+}
+
+/**
+ * A tree, then its changes: a log that grows, a file with one block rewritten, one that shrinks,
+ * a sparse one (copied afresh: its holes must read as zeros, not as the old data), one unchanged.
+ */
+function makeTree(src: string) {
+  mkdirSync(path.join(src, 'sub'), { recursive: true });
+  writeRandom(path.join(src, 'grow.log'), 200 * KiB, 1);
+  writeRandom(path.join(src, 'sub', 'rewrite.bin'), 100 * KiB, 2);
+  writeRandom(path.join(src, 'shrink.bin'), 100 * KiB, 3);
+  writeRandom(path.join(src, 'sparse.bin'), 64 * KiB, 4);
+  writeRandom(path.join(src, 'same.bin'), 40 * KiB, 5);
+}
+function change(src: string) {
+  appendFileSync(path.join(src, 'grow.log'), pseudoRandom(5000, 6));
+  poke(path.join(src, 'sub', 'rewrite.bin'), 50 * KiB + 7, Buffer.from('changed'));
+  truncateSync(path.join(src, 'shrink.bin'), 30000);
+  poke(path.join(src, 'shrink.bin'), 10, Buffer.from('x'));
+  truncateSync(path.join(src, 'sparse.bin'), 1024 * KiB);
+  poke(path.join(src, 'sparse.bin'), 900 * KiB, pseudoRandom(4096, 7));
+}
+
+function onXfs(t: Test): string | undefined {
+  const { dir, why } = reflinkDir(t);
+  if (!dir) t.plan(0, why); // a skip, with the reason
+  return dir;
+}
+
+t.test('sync --link-dest: changed files share their unchanged blocks with the previous copy', (t) => {
+  const dir = onXfs(t);
+  if (!dir) return;
+  const src = path.join(dir, 'src');
+  makeTree(src);
+  t.equal(sync(src, path.join(dir, 'snap1')).status, 0);
+  const snap1 = contents(path.join(dir, 'snap1'));
+  change(src);
+  const r = sync('--link-dest', path.join(dir, 'snap1'), src, path.join(dir, 'snap2'));
+  t.equal(r.status, 0, r.stderr);
+  t.same(contents(path.join(dir, 'snap2')), contents(src), 'the new copy is the source');
+  t.same(contents(path.join(dir, 'snap1')), snap1, 'the previous copy is as it was');
+
+  // What the file system says is shared: all the old blocks of the log (its 5000 new bytes are
+  // new blocks), all but the rewritten block of rewrite.bin; nothing of the sparse file.
+  t.equal(sharedBytesOf(path.join(dir, 'snap2', 'grow.log')), 200 * KiB);
+  t.equal(sharedBytesOf(path.join(dir, 'snap2', 'sub', 'rewrite.bin')), 96 * KiB);
+  t.equal(sharedBytesOf(path.join(dir, 'snap2', 'sparse.bin')), 0);
+  t.ok(sharedBytesOf(path.join(dir, 'snap2', 'shrink.bin')) >= 24 * KiB, 'the shrunk file keeps its middle blocks');
+  t.ok(r.summary.sharedBytes >= 320 * KiB, `summary: ${r.summary.sharedBytes} bytes shared`);
+  t.equal(r.summary.linked, 1, 'the unchanged file is a hard link, as before');
+  t.equal(statSync(path.join(dir, 'snap2', 'same.bin')).ino, statSync(path.join(dir, 'snap1', 'same.bin')).ino);
+
+  const plain = sync('--link-dest', path.join(dir, 'snap1'), '--no-reflink', src, path.join(dir, 'snap3'));
+  t.equal(plain.status, 0, plain.stderr);
+  t.equal(plain.summary.sharedBytes, 0, '--no-reflink writes every byte');
+  t.equal(sharedBytesOf(path.join(dir, 'snap3', 'grow.log')), 0);
+  t.same(contents(path.join(dir, 'snap3')), contents(src));
+  t.end();
+});
+
+t.test('backup: an incremental shares blocks with its parent, and both restore exactly', async (t) => {
+  const dir = onXfs(t);
+  if (!dir) return;
+  const src = path.join(dir, 'src');
+  const repo = path.join(dir, 'repo');
+  makeTree(src);
+  const first = await backup(repo, src);
+  const before = contents(src);
+  change(src);
+  const second = await backup(repo, src);
+  const stats = second.snapshot!.stats;
+  t.equal(stats.copiedFiles, 4);
+  t.ok(stats.sharedBytes! >= 320 * KiB, `${stats.sharedBytes} of ${stats.copiedBytes} copied bytes shared`);
+  const tree = path.join(repo, 'trees', second.snapshot!.id);
+  t.equal(sharedBytesOf(path.join(tree, 'grow.log')), 200 * KiB);
+
+  const report = await verify(repo, { readData: true });
+  t.same(report.problems, [], 'verify --read-data finds every byte as the manifests say');
+  for (const [snap, want] of [
+    [first.snapshot!.id, before],
+    [second.snapshot!.id, contents(src)],
+  ] as const) {
+    const to = path.join(dir, `restore-${snap}`);
+    const r = await restore(repo, snap, to);
+    t.same(r.failures, []);
+    t.same(contents(to), want, `snapshot ${snap} restores as the tree was`);
+  }
+});
