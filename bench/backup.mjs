@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench:backup -- [--scale 1] [--changed 0.01] [--trials 3] [--dest DIR]
+// npm run bench:backup -- [--scale 1] [--changed 0.01] [--trials 3] [--dest DIR] [--fs xfs]
 //
 // An incremental backup of bench:copy's tree of 100,000 files (1–64 KiB, 1,000 directories)
 // with 1% of its files changed, against the seed's snapshot script on the same data:
@@ -9,9 +9,13 @@
 // are removed before the next: every trial starts from the same state). Prints the median time
 // (the command alone, and with a `sync` after it: the script leaves its writes to the kernel,
 // stripemover's are durable when it exits), peak RSS, and the space the incremental added (du
-// of the whole repository after, minus before: hard links are counted once).
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+// of the whole repository after, minus before: hard links are counted once; on XFS, the file
+// system's blocks in use).
+// --fs xfs runs it all on an XFS with reflinks, made on a loop device for the run (root and
+// xfsprogs needed): there a changed file's copy shares its unchanged blocks with the previous
+// snapshot's (cp -al + rsync writes it whole), which du counts once too.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, statfsSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -24,9 +28,11 @@ const { values: opt } = parseArgs({
     scale: { type: 'string', default: '1' },
     changed: { type: 'string', default: '0.01' },
     trials: { type: 'string', default: '3' },
-    dest: { type: 'string', default: path.join(here, '.data', 'backup-work') },
+    dest: { type: 'string' },
+    fs: { type: 'string', default: 'disk' },
   },
 });
+if (!['disk', 'xfs'].includes(opt.fs)) throw new Error(`--fs: 'disk' or 'xfs', not '${opt.fs}'`);
 const scale = Number(opt.scale);
 const trials = Number(opt.trials);
 const count = Math.max(100, Math.round(100_000 * scale));
@@ -36,7 +42,7 @@ const small = cachedDataSet(path.join(dataRoot, 'small'), { v: 1, files: count, 
   makeSmallTree(d, count, 100),
 );
 
-const work = opt.dest;
+const work = opt.dest ?? path.join(opt.fs === 'xfs' ? mountXfs() : path.join(here, '.data'), 'backup-work');
 rmSync(work, { recursive: true, force: true });
 mkdirSync(work, { recursive: true });
 const src = path.join(work, 'src');
@@ -44,6 +50,24 @@ execFileSync('cp', ['-a', small, src]);
 const bin = path.join(repo, 'bin', 'stripemover.js');
 const smRepo = path.join(work, 'sm-repo');
 const seedRoot = path.join(work, 'seed-backups');
+
+/** A sparse image under bench/.data, formatted XFS with reflinks and loop-mounted until exit. */
+function mountXfs() {
+  const image = path.join(here, '.data', 'xfs.img');
+  const mnt = path.join(here, '.data', 'xfs');
+  spawnSync('umount', [mnt]); // left by an interrupted run
+  rmSync(image, { force: true });
+  mkdirSync(mnt, { recursive: true });
+  writeFileSync(image, '');
+  truncateSync(image, 24 * 1024 ** 3); // data, two full snapshots and the incrementals
+  execFileSync('mkfs.xfs', ['-q', '-f', '-m', 'reflink=1', image]);
+  execFileSync('mount', ['-o', 'loop', image, mnt]);
+  process.on('exit', () => {
+    spawnSync('umount', [mnt]);
+    rmSync(image, { force: true });
+  });
+  return mnt;
+}
 
 const du = (dir) => Number(execFileSync('du', ['-sk', dir], { encoding: 'utf8' }).split('\t')[0]) * 1024;
 const timed = (cmd, args) => {
@@ -103,23 +127,36 @@ const latestId = () =>
       .at(-1),
   ).id;
 const fullId = latestId();
-const before = { sm: du(smRepo), seed: du(seedRoot) };
+// Space: on the disk, du of each repository (it counts a hard-linked inode once); on XFS, what
+// the file system says it has in use (du would count a block shared by two files twice), taken
+// around each tool's first run, after a sync and with the inodes dropped from memory (XFS
+// trims its speculative preallocations past EOF only then).
+const used = () => {
+  dropCaches();
+  const f = statfsSync(work);
+  return (f.blocks - f.bfree) * f.bsize;
+};
+const space = { sm: () => du(smRepo), seed: () => du(seedRoot) };
+const added = {};
 const runs = { sm: [], seed: [] };
-let added;
 let manifestBytes;
+let shared;
 for (let k = 0; k < trials; k++) {
   // Turns: who goes first alternates, so neither always finds the other's dirty pages.
   const order = k % 2 === 0 ? ['sm', 'seed'] : ['seed', 'sm'];
   for (const who of order) {
+    const measure = opt.fs === 'xfs' ? used : space[who];
+    const before = k === 0 ? measure() : 0;
     if (who === 'sm') runs.sm.push(timed(process.execPath, [bin, 'backup', '-r', smRepo, src]));
     else runs.seed.push(timed('bash', [seedScript, src, seedRoot, 'day2']));
+    if (k === 0) added[who] = measure() - before;
   }
   const id = latestId();
   if (k === 0) {
     // The snapshots must be right, or the figures mean nothing: both restore to the source.
     execFileSync('diff', ['-r', src, path.join(smRepo, 'trees', id)]);
     execFileSync('diff', ['-r', src, path.join(seedRoot, 'day2')]);
-    added = { sm: du(smRepo) - before.sm, seed: du(seedRoot) - before.seed };
+    shared = JSON.parse(readFileSync(path.join(smRepo, 'snapshots', `${id}.json`), 'utf8')).stats.sharedBytes;
     manifestBytes = du(path.join(smRepo, 'manifests', id)) + du(path.join(smRepo, 'snapshots', `${id}.json`));
   }
   // Back to the state before the incrementals, for the next trial.
@@ -142,7 +179,7 @@ const kib = (b) => String(Math.round(b / 1024));
 const rss = (xs) => (xs[0].rssKiB === null ? '–' : (Math.max(...xs.map((x) => x.rssKiB)) / 1024).toFixed(0));
 const all = (xs, key) => xs.map((x) => x[key].toFixed(2)).join(', ');
 console.log(
-  `\nIncremental backup of ${count} files with ${changed} changed (${mb(changedBytes)} MiB), cold cache, same data, median of ${trials}:\n`,
+  `\nIncremental backup of ${count} files with ${changed} changed (${mb(changedBytes)} MiB), cold cache, same data, median of ${trials}, on ${opt.fs === 'xfs' ? 'XFS with reflinks (loop device)' : 'the disk'}:\n`,
 );
 console.log(
   table(
@@ -185,6 +222,9 @@ console.log(
       ],
     ],
   ),
+);
+console.log(
+  `\nstripemover's snapshot record: ${shared ?? 0} bytes of the changed files left shared with the parent's copies`,
 );
 console.log(
   `\ntargets: faster than the script: ${smDurable < seedDurable ? 'met' : 'missed'} (incl. sync), ${smTime < seedTime ? 'met' : 'missed'} (command alone); no more space: ${added.sm <= added.seed ? 'met' : 'missed'}`,
