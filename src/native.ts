@@ -57,6 +57,12 @@ export interface NativeFile {
   /** syncfs(2): flushes the whole file system the file is on (one call for a batch of files). */
   syncfs(): void;
   truncate(size: number): void;
+  /**
+   * Makes this file (open for writing) a reflink clone of the regular file at base, its blocks
+   * shared until written (FICLONE): true if done; false where the file system cannot, or there
+   * is no regular file at base.
+   */
+  cloneFrom(base: PathLike): boolean;
   allocate(offset: number, length: number): void;
   punchHole(offset: number, length: number): void;
   stat(): NativeStat;
@@ -78,6 +84,11 @@ export interface CopyRangeOptions {
   bufferSize?: number;
   /** Keep the source's holes as holes (the caller sizes the destination first). */
   sparse?: boolean;
+  /**
+   * dst holds an earlier version sharing its blocks with it (see NativeFile.cloneFrom): only the
+   * blocks that differ are written, the others stay shared. sparse is then ignored.
+   */
+  writeChanges?: boolean;
   /** Updated with every byte of the range, holes hashed as zeros. */
   hash?: Xxh64;
   /** Set element 0 to nonzero (Atomics.store) to stop with ECANCELED; over a SharedArrayBuffer it works across threads. */
@@ -89,8 +100,10 @@ export interface CopyRangeOptions {
 export interface CopyRangeResult {
   /** Bytes of the range up to end of file. */
   bytes: number;
-  /** Bytes actually read and written; the rest were holes. */
+  /** Bytes actually read; the rest were holes. */
   dataBytes: number;
+  /** With writeChanges: bytes dst already held, left unwritten (shared). */
+  sharedBytes?: number;
 }
 
 export interface HashFileOptions {

@@ -49,6 +49,7 @@ function makeTree(src: string) {
   writeRandom(path.join(src, 'shrink.bin'), 100 * KiB, 3);
   writeRandom(path.join(src, 'sparse.bin'), 64 * KiB, 4);
   writeRandom(path.join(src, 'same.bin'), 40 * KiB, 5);
+  writeRandom(path.join(src, 'big.dat'), 3 * 1024 * KiB, 8); // copied in chunks with --chunk-size 1M
 }
 function change(src: string) {
   appendFileSync(path.join(src, 'grow.log'), pseudoRandom(5000, 6));
@@ -57,6 +58,7 @@ function change(src: string) {
   poke(path.join(src, 'shrink.bin'), 10, Buffer.from('x'));
   truncateSync(path.join(src, 'sparse.bin'), 1024 * KiB);
   poke(path.join(src, 'sparse.bin'), 900 * KiB, pseudoRandom(4096, 7));
+  poke(path.join(src, 'big.dat'), 1536 * KiB + 3, Buffer.from('one block'));
 }
 
 function onXfs(t: Test): string | undefined {
@@ -73,7 +75,7 @@ t.test('sync --link-dest: changed files share their unchanged blocks with the pr
   t.equal(sync(src, path.join(dir, 'snap1')).status, 0);
   const snap1 = contents(path.join(dir, 'snap1'));
   change(src);
-  const r = sync('--link-dest', path.join(dir, 'snap1'), src, path.join(dir, 'snap2'));
+  const r = sync('--link-dest', path.join(dir, 'snap1'), '--chunk-size', '1M', src, path.join(dir, 'snap2'));
   t.equal(r.status, 0, r.stderr);
   t.same(contents(path.join(dir, 'snap2')), contents(src), 'the new copy is the source');
   t.same(contents(path.join(dir, 'snap1')), snap1, 'the previous copy is as it was');
@@ -83,15 +85,25 @@ t.test('sync --link-dest: changed files share their unchanged blocks with the pr
   t.equal(sharedBytesOf(path.join(dir, 'snap2', 'grow.log')), 200 * KiB);
   t.equal(sharedBytesOf(path.join(dir, 'snap2', 'sub', 'rewrite.bin')), 96 * KiB);
   t.equal(sharedBytesOf(path.join(dir, 'snap2', 'sparse.bin')), 0);
+  t.equal(sharedBytesOf(path.join(dir, 'snap2', 'big.dat')), 3 * 1024 * KiB - 4 * KiB, 'a file copied in chunks too');
   t.ok(sharedBytesOf(path.join(dir, 'snap2', 'shrink.bin')) >= 24 * KiB, 'the shrunk file keeps its middle blocks');
-  t.ok(r.summary.sharedBytes >= 320 * KiB, `summary: ${r.summary.sharedBytes} bytes shared`);
+  t.ok(r.summary.sharedBytes >= 320 * KiB + 3 * 1024 * KiB - 4 * KiB, `summary: ${r.summary.sharedBytes} bytes shared`);
   t.equal(r.summary.linked, 1, 'the unchanged file is a hard link, as before');
   t.equal(statSync(path.join(dir, 'snap2', 'same.bin')).ino, statSync(path.join(dir, 'snap1', 'same.bin')).ino);
 
-  const plain = sync('--link-dest', path.join(dir, 'snap1'), '--no-reflink', src, path.join(dir, 'snap3'));
+  const plain = sync(
+    '--link-dest',
+    path.join(dir, 'snap1'),
+    '--no-reflink',
+    '--chunk-size',
+    '1M',
+    src,
+    path.join(dir, 'snap3'),
+  );
   t.equal(plain.status, 0, plain.stderr);
   t.equal(plain.summary.sharedBytes, 0, '--no-reflink writes every byte');
   t.equal(sharedBytesOf(path.join(dir, 'snap3', 'grow.log')), 0);
+  t.equal(sharedBytesOf(path.join(dir, 'snap3', 'big.dat')), 0);
   t.same(contents(path.join(dir, 'snap3')), contents(src));
   t.end();
 });
@@ -107,7 +119,7 @@ t.test('backup: an incremental shares blocks with its parent, and both restore e
   change(src);
   const second = await backup(repo, src);
   const stats = second.snapshot!.stats;
-  t.equal(stats.copiedFiles, 4);
+  t.equal(stats.copiedFiles, 5);
   t.ok(stats.sharedBytes! >= 320 * KiB, `${stats.sharedBytes} of ${stats.copiedBytes} copied bytes shared`);
   const tree = path.join(repo, 'trees', second.snapshot!.id);
   t.equal(sharedBytesOf(path.join(tree, 'grow.log')), 200 * KiB);

@@ -81,6 +81,7 @@ class FileWrap : public Napi::ObjectWrap<FileWrap> {
                            InstanceMethod<&FileWrap::fdatasync>("fdatasync"),
                            InstanceMethod<&FileWrap::syncfs>("syncfs"),
                            InstanceMethod<&FileWrap::truncate>("truncate"),
+                           InstanceMethod<&FileWrap::cloneFrom>("cloneFrom"),
                            InstanceMethod<&FileWrap::allocate>("allocate"),
                            InstanceMethod<&FileWrap::punchHole>("punchHole"),
                            InstanceMethod<&FileWrap::stat>("stat"),
@@ -183,6 +184,12 @@ class FileWrap : public Napi::ObjectWrap<FileWrap> {
   Napi::Value syncfs(const Napi::CallbackInfo& info) {
     return guard(info.Env(), [&] { file_->syncfs(); }), info.Env().Undefined();
   }
+  // cloneFrom(base) -> true when the file is now a reflink clone of base (see sm::File::cloneFrom).
+  Napi::Value cloneFrom(const Napi::CallbackInfo& info) {
+    std::string base = pathArg(info[0], "base");
+    return Napi::Boolean::New(info.Env(),
+                              guard(info.Env(), [&] { return file_->cloneFrom(base); }) == sm::File::Clone::Cloned);
+  }
   Napi::Value truncate(const Napi::CallbackInfo& info) {
     uint64_t size = u64Arg(info[0], "size");
     return guard(info.Env(), [&] { file_->truncate(size); }), info.Env().Undefined();
@@ -213,7 +220,7 @@ struct CopyArgs {
   sm::CopyOptions options;
 };
 
-// copyRange(src, dst | null, { srcOffset, dstOffset, length, bufferSize, sparse, hash, cancel })
+// copyRange(src, dst | null, { srcOffset, dstOffset, length, bufferSize, sparse, writeChanges, hash, cancel })
 CopyArgs copyArgs(const Napi::CallbackInfo& info, std::vector<Napi::Value>& keep) {
   CopyArgs a;
   FileWrap::unwrap(info[0], "src");
@@ -229,6 +236,7 @@ CopyArgs copyArgs(const Napi::CallbackInfo& info, std::vector<Napi::Value>& keep
   a.length = len.IsUndefined() || len.IsNull() ? sm::kToEof : u64Arg(len, "length");
   a.options.bufferSize = u64Opt(o, "bufferSize", a.options.bufferSize);
   a.options.sparse = boolOpt(o, "sparse", false);
+  a.options.writeChanges = boolOpt(o, "writeChanges", false);
   Napi::Value hash = o.Get("hash");
   if (!hash.IsUndefined() && !hash.IsNull()) {
     if (!hash.IsObject() || !hash.As<Napi::Object>().InstanceOf(classes(info.Env()).xxh64.Value()))

@@ -1,8 +1,6 @@
 #include "copy_files.h"
 
 #include <fcntl.h>
-#include <linux/fs.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -97,19 +95,6 @@ bool statAt(At f, FileStat& st) {
   return true;
 }
 
-// Makes dst a clone of base: its blocks shared, copy on write (FICLONE). False where there is no
-// regular file at base, or the file system cannot; cloneWorks then goes false when it never
-// will for this batch (no reflinks, or base on another file system), so the rest do not try.
-bool cloneOf(const std::string& base, File& dst, bool& cloneWorks) {
-  UniqueFd b(open(base.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-  struct stat st;
-  if (b.get() < 0 || fstat(b.get(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
-  if (ioctl(dst.fd(), FICLONE, b.get()) == 0) return true;
-  if (errno == EOPNOTSUPP || errno == ENOTTY || errno == EXDEV || errno == EINVAL || errno == ENOSYS)
-    cloneWorks = false;
-  return false;
-}
-
 // XXH64 of a whole file, read buffered (these are small files).
 std::string digestOf(const std::string& path) {
   File f(path, opening(O_RDONLY | O_NOFOLLOW));
@@ -187,7 +172,12 @@ bool writeOne(const BatchOptions& o, const FileJob& job, FileOutcome& out, Pendi
     File& d = *target;
     p.sparse = before.blocks * 512 < before.size;
     // A sparse source is copied afresh: its holes must read as zeros, not as the base's data.
-    bool cloned = !p.sparse && !job.base.empty() && !job.layout && cloneWorks && cloneOf(job.base, d, cloneWorks);
+    bool cloned = false;
+    if (!p.sparse && !job.base.empty() && !job.layout && cloneWorks) {
+      File::Clone c = d.cloneFrom(job.base);
+      cloned = c == File::Clone::Cloned;
+      cloneWorks = c != File::Clone::Unsupported;  // the rest of the batch need not try
+    }
     if (p.sparse || cloned) d.truncate(before.size);
     Xxh64 hash;
     CopyOptions copy;

@@ -140,7 +140,8 @@ CopyResult copyRange(File& src, File* dst, uint64_t srcOff, uint64_t dstOff, uin
   uint64_t size = o.knownSize ? o.knownSize : src.stat().size;
   uint64_t end = length == kToEof || srcOff + length > size ? size : srcOff + length;
   if (srcOff >= end) return r;
-  std::vector<Extent> extents = o.sparse ? src.dataExtents(srcOff, end) : std::vector<Extent>{{srcOff, end - srcOff}};
+  std::vector<Extent> extents =
+      o.sparse && !o.writeChanges ? src.dataExtents(srcOff, end) : std::vector<Extent>{{srcOff, end - srcOff}};
 
   size_t alignment = std::max(src.alignment(), dst ? dst->alignment() : 1);
   bool direct = src.direct() || (dst && dst->direct());

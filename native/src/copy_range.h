@@ -29,7 +29,7 @@ struct CopyOptions {
   uint64_t knownSize = 0;
   // dst already holds an earlier version of the data, sharing its blocks with it (a reflink
   // clone): each block read is compared with dst's and only those that differ are written, so
-  // the others stay shared. Not with sparse (a hole in the source would keep dst's old data).
+  // the others stay shared. sparse is then ignored (a hole left unwritten would keep dst's data).
   bool writeChanges = false;
 };
 

@@ -1,6 +1,8 @@
 #include "file.h"
 
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -67,6 +69,20 @@ File::File(const std::string& path, const OpenOptions& o)
 void File::linkAs(const std::string& path) {
   std::string self = "/proc/self/fd/" + std::to_string(fd_);
   if (linkat(AT_FDCWD, self.c_str(), AT_FDCWD, path.c_str(), AT_SYMLINK_FOLLOW) != 0) throwErrno("linkat", path);
+}
+
+File::Clone File::cloneFrom(const std::string& base) {
+  int b = ::open(base.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (b < 0) return Clone::NoBase;
+  struct stat st;
+  bool regular = fstat(b, &st) == 0 && S_ISREG(st.st_mode);
+  int rc = regular ? ioctl(fd_, FICLONE, b) : -1;
+  int err = errno;
+  ::close(b);
+  if (!regular) return Clone::NoBase;
+  if (rc == 0) return Clone::Cloned;
+  return err == EOPNOTSUPP || err == ENOTTY || err == EXDEV || err == EINVAL || err == ENOSYS ? Clone::Unsupported
+                                                                                              : Clone::NoBase;
 }
 
 File::~File() {

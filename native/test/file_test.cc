@@ -394,3 +394,18 @@ TEST(file_direct_tail_on_read_only_mode_file) {
   if (!err.empty()) t::note("as uid 65534: " + err.substr(0, err.find('\n')));
   CHECK(rc == 0);  // regression: file.cc File::bufferedFd: the /proc/self/fd reopen fails (EA
 }
+
+TEST(file_clone_from_says_why_it_did_not) {
+  // The test bases (ext4, tmpfs) have no reflinks; cloning itself is tested on XFS
+  // (test/reflink.test.ts).
+  for (const char* base : t::kBases) {
+    t::TempDir dir(base);
+    t::writeFile(dir / "base", "data");
+    mkdir((dir / "sub").c_str(), 0755);
+    sm::File f(dir / "copy", sm::opening(O_RDWR | O_CREAT, 0600));
+    CHECK(f.cloneFrom(dir / "base") == sm::File::Clone::Unsupported);
+    CHECK(f.cloneFrom(dir / "missing") == sm::File::Clone::NoBase);
+    CHECK(f.cloneFrom(dir / "sub") == sm::File::Clone::NoBase);
+    CHECK_EQ(f.stat().size, 0u);
+  }
+}

@@ -270,6 +270,11 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
       cut: string;
       /** First offsets of the units that were all holes: not read, not in the journal. */
       holes: number[];
+      /**
+       * The temporary file was made in this run as a clone of the previous copy: its chunks write
+       * only what differs. (A rerun that finds one half done writes its remaining chunks whole.)
+       */
+      cloned: boolean;
     }
   >();
   const dirs = new ReverseSpool(); // directory paths, for their metadata at the end
@@ -326,6 +331,8 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     // A sparse file's chunks that fall wholly in holes need no worker: the sized temporary file
     // already has those holes (a 10 TiB image with 1 GiB of data is 16 chunks, not 163,840).
     let extents: { offset: number; length: number }[] | undefined;
+    // See SyncOptions.reflink: not for a sparse source, whose holes must read as zeros.
+    let cloned = false;
     try {
       if (journal.done.size === 0) {
         const layout = layouts.of(e);
@@ -333,7 +340,11 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
           rmSync(tmp, { force: true });
           native.lustre.createFile(tmp, layout, { size: e.size, keepOsts: layouts.keepOsts });
         } else {
-          withFile(tmp, C.O_WRONLY | C.O_CREAT | C.O_TRUNC, (f) => f.truncate(e.size));
+          const base = e.blocks * 512 >= e.size ? baseOf(e) : undefined;
+          withFile(tmp, C.O_WRONLY | C.O_CREAT | C.O_TRUNC, (f) => {
+            cloned = base !== undefined && f.cloneFrom(base);
+            f.truncate(e.size);
+          });
         }
       }
       if (e.blocks * 512 < e.size) extents = withFile(src.path(e.path), C.O_RDONLY, (f) => f.dataExtents());
@@ -352,7 +363,18 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
       extents,
       cut: `${cut}/${plan.chunkSize}`,
       holes: [],
+      cloned,
     });
+  };
+
+  /** The previous copy's file, whose blocks a copy may share (see SyncOptions.reflink), if any. */
+  const baseOf = (e: Entry): Buffer | undefined => {
+    if (!prev || o.reflink === false) return undefined;
+    try {
+      return prev.path(e.path);
+    } catch {
+      return undefined; // deep, below directories the previous copy lacks
+    }
   };
 
   /** Whether a chunk is already done: durable from an earlier run, or nothing but holes. */
@@ -468,7 +490,9 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
         dst.appendTo(destinations, f.path);
         if (mayLink.has(f)) prev?.appendTo(previous!, f.path);
         else previous?.add();
-        if (bases) prev!.appendOrNone(bases, f.path);
+        const base = bases && baseOf(f);
+        if (base) bases!.add(base);
+        else bases?.add(); // none
       }
       return {
         kind: 'batch',
@@ -493,6 +517,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
       temporary: chunkFile(e.path).tmp,
       ranges: unit.ranges,
       expect: { size: e.size, mtimeNs: e.mtimeNs, ctimeNs: e.ctimeNs },
+      writeChanges: chunked.get(key(e.path))!.cloned,
     };
   }
 

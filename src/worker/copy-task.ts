@@ -48,6 +48,8 @@ export interface ChunkTask extends TaskOptions {
   ranges: { offset: number; length: number }[];
   /** The source's stat at scan time: a chunk of a file that changed since is refused. */
   expect: { size: number; mtimeNs: bigint; ctimeNs: bigint };
+  /** The temporary file is a clone of an earlier version: write only the blocks that differ. */
+  writeChanges?: boolean;
 }
 
 /** rsync --link-dest for files the caller expects unchanged, grouped by directory: see native linkFiles. */
@@ -133,11 +135,13 @@ function copyChunk(t: ChunkTask): CopiedFile {
     const hash = t.hash ? new native.Xxh64() : undefined;
     let bytes = 0;
     let dataBytes = 0;
+    let sharedBytes = 0;
     for (const { offset, length } of t.ranges) {
       const r = native.copyRange(s, d, {
         srcOffset: offset,
         length,
         sparse: true,
+        writeChanges: t.writeChanges,
         hash,
         cancel: t.cancel,
         budget: t.budget,
@@ -145,6 +149,7 @@ function copyChunk(t: ChunkTask): CopiedFile {
       if (r.bytes !== length) throw sourceChanged(t.source);
       bytes += r.bytes;
       dataBytes += r.dataBytes;
+      sharedBytes += r.sharedBytes ?? 0;
     }
     if (!sameVersion(s.stat(), t.expect)) throw sourceChanged(t.source);
     if (t.fsync !== 'none') d.fdatasync();
@@ -161,7 +166,7 @@ function copyChunk(t: ChunkTask): CopiedFile {
         );
       }
     }
-    return { index: 0, bytes, dataBytes, digest, verified: t.verify };
+    return { index: 0, bytes, dataBytes, sharedBytes, digest, verified: t.verify };
   } finally {
     s.close();
     d?.close();

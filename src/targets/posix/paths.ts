@@ -73,15 +73,6 @@ export class TreeRoot {
     else list.add(this.path(rel));
   }
 
-  /** appendTo, or an empty path ("none") where rel cannot be reached: deep, below directories this tree lacks. */
-  appendOrNone(list: PathList, rel: Uint8Array): void {
-    try {
-      this.appendTo(list, rel);
-    } catch {
-      list.add();
-    }
-  }
-
   close(): void {
     for (const f of this.anchors.values()) f.close();
     this.anchors.clear();
