@@ -33,6 +33,7 @@ const { values: opt } = parseArgs({
   },
 });
 if (!['disk', 'xfs'].includes(opt.fs)) throw new Error(`--fs: 'disk' or 'xfs', not '${opt.fs}'`);
+if (opt.fs === 'xfs' && opt.dest) throw new Error('--fs xfs makes its own file system: no --dest with it');
 const scale = Number(opt.scale);
 const trials = Number(opt.trials);
 const count = Math.max(100, Math.round(100_000 * scale));

@@ -4,14 +4,27 @@
 // read by filefrag) and by describeTree, never by the tool's digests; the previous copy must
 // come out unchanged, since the new one shares its blocks.
 import t, { type Test } from 'tap';
-import { spawnSync } from 'node:child_process';
-import { appendFileSync, mkdirSync, openSync, writeSync, closeSync, statSync, truncateSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import {
+  appendFileSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  statSync,
+  truncateSync,
+  writeSync,
+} from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pseudoRandom, reflinkDir, sharedBytesOf, writeRandom } from './helpers/fixtures.js';
 import { describeTree } from './helpers/tree.js';
 import { backup } from '../src/repo/backup.js';
 import { restore } from '../src/repo/restore.js';
+import { sync as syncTree } from '../src/engine/copy.js';
+import type { Progress } from '../src/engine/copy.js';
 import { verify } from '../src/repo/verify.js';
 
 const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'stripemover.js');
@@ -135,4 +148,40 @@ t.test('backup: an incremental shares blocks with its parent, and both restore e
     t.same(r.failures, []);
     t.same(contents(to), want, `snapshot ${snap} restores as the tree was`);
   }
+});
+
+t.test('a large file whose clone is resumed half done comes out as its source, holes and all', async (t) => {
+  const dir = onXfs(t);
+  if (!dir) return;
+  const src = path.join(dir, 'src');
+  mkdirSync(src);
+  const big = path.join(src, 'big.dat');
+  writeRandom(big, 4 * 1024 * KiB, 9);
+  const MiB = 1024 * KiB;
+  t.equal((await syncTree(src, path.join(dir, 'snap1'), { chunkSize: MiB }).done).failed, 0);
+  // A hole where the previous copy has data, and blocks preallocated past the end, so that by
+  // its block count the file does not look sparse: it is cloned, and the hole must come out
+  // as zeros, not as the previous copy's bytes.
+  execFileSync('fallocate', ['-p', '-o', String(2 * MiB), '-l', String(MiB), big]);
+  execFileSync('fallocate', ['-n', '-o', String(4 * MiB), '-l', String(8 * MiB), big]);
+  t.ok(statSync(big).blocks * 512 >= statSync(big).size, 'holes, and as many blocks as a full file');
+
+  // Interrupted once its first chunk is durable (1 MiB/s: the next takes a second).
+  const ac = new AbortController();
+  const options = { linkDest: path.join(dir, 'snap1'), chunkSize: MiB, threads: 1 };
+  const first = syncTree(src, path.join(dir, 'snap2'), { ...options, bwlimit: MiB, signal: ac.signal });
+  first.on('progress', (p: Progress) => {
+    if (p.bytes >= MiB) ac.abort();
+  });
+  t.ok((await first.done).interrupted, 'the first run was interrupted');
+  const journal = readdirSync(path.join(dir, 'snap2')).find((n) => n.endsWith('.journal'));
+  t.ok(journal, 'a journal is left for the rerun');
+  t.match(readFileSync(path.join(dir, 'snap2', journal!), 'utf8'), /"cloned":true/);
+
+  const rerun = await syncTree(src, path.join(dir, 'snap2'), { ...options, verify: true }).done;
+  t.equal(rerun.failed, 0);
+  t.equal(rerun.files, 1);
+  t.ok(readFileSync(path.join(dir, 'snap2', 'big.dat')).equals(readFileSync(big)), 'the copy is the source');
+  t.notOk(existsSync(path.join(dir, 'snap2', journal!)), 'the journal is gone once the file is done');
+  t.ok(sharedBytesOf(path.join(dir, 'snap2', 'big.dat')) >= 2 * MiB, 'and it still shares what did not change');
 });

@@ -476,7 +476,8 @@ Napi::Value LinkFiles(const Napi::CallbackInfo& info) {
     groups[g].scanned.push_back(st);
   }
   if (g + 1 != groups.size()) throw Napi::RangeError::New(env, "linkFiles: names and directories differ in groups");
-  if (files != sizes.ElementLength()) throw Napi::RangeError::New(env, "linkFiles: more stats than names");
+  if (files != sizes.ElementLength() || files != mtimes.ElementLength() || 3 * files != owners.ElementLength())
+    throw Napi::RangeError::New(env, "linkFiles: more stats than names");
   std::vector<sm::FileOutcome> outcomes = guard(env, [&] { return sm::linkFiles(b, groups); });
   Napi::Uint8Array statuses = Napi::Uint8Array::New(env, outcomes.size());
   Napi::Array failures = Napi::Array::New(env);

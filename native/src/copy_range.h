@@ -36,7 +36,7 @@ struct CopyOptions {
 struct CopyResult {
   uint64_t bytes = 0;        // bytes of the range (up to end of file)
   uint64_t dataBytes = 0;    // bytes read; bytes - dataBytes were holes
-  uint64_t sharedBytes = 0;  // with writeChanges: bytes dst already held, left unwritten
+  uint64_t sharedBytes = 0;  // with writeChanges: bytes dst already held, left unwritten (shared, or holes)
 };
 
 // Copies [srcOff, srcOff + length) of src to dstOff in dst; length kToEof means to end of

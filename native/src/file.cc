@@ -81,6 +81,9 @@ File::Clone File::cloneFrom(const std::string& base) {
   ::close(b);
   if (!regular) return Clone::NoBase;
   if (rc == 0) return Clone::Cloned;
+  // A clone that failed partway (ENOSPC, say) may have left part of base here: gone again, so
+  // the caller's plain copy starts from an empty file, as it would have without the attempt.
+  if (ftruncate(fd_, 0) != 0) throwErrno("ftruncate", path_);
   return err == EOPNOTSUPP || err == ENOTTY || err == EXDEV || err == EINVAL || err == ENOSYS ? Clone::Unsupported
                                                                                               : Clone::NoBase;
 }

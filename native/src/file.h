@@ -81,10 +81,11 @@ class File {
   void punchHole(uint64_t off, uint64_t len);  // deallocate without changing the size
   FileStat stat();
   void close();
-  // Makes this file (opened for writing) a clone of the regular file at base: its blocks
+  // Makes this file (empty, opened for writing) a clone of the regular file at base: its blocks
   // shared, copy on write (FICLONE; reflinks on XFS, Btrfs, ZFS 2.2, some NFS 4.2 servers).
   // Unsupported where this file system never can (or base is on another one); NoBase where
-  // there is no regular file at base, or this one clone failed for another reason.
+  // there is no regular file at base, or this one clone failed for another reason. A clone that
+  // fails leaves the file empty.
   enum class Clone { Cloned, NoBase, Unsupported };
   Clone cloneFrom(const std::string& base);
   // Gives a name to a file opened with O_TMPFILE (linkat through /proc/self/fd, which needs no

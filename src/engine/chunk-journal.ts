@@ -1,6 +1,7 @@
 // Resume state of one large file copied in units: beside its temporary file, a journal whose
-// first line names the source version and how the file was cut, then one line per unit made
-// durable (its first offset and digest).
+// first line names the source version, how the file was cut and whether the temporary file
+// began as a clone of an earlier version, then one line per unit made durable (its first
+// offset and digest).
 // A rerun that finds both, for the same source version, copies only the missing chunks.
 import { closeSync, existsSync, fdatasyncSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import type { Entry } from '../model/entry.js';
@@ -11,6 +12,8 @@ interface Header {
   ctimeNs: string;
   /** How the file is cut into units (e.g. 'stripes/67108864'): a rerun cut otherwise starts afresh. */
   cut: string;
+  /** The temporary file began as a clone: what is not yet copied holds the earlier version's bytes, not zeros. */
+  cloned?: true;
 }
 
 export class ChunkJournal {
@@ -20,30 +23,43 @@ export class ChunkJournal {
     /** Offsets of chunks already durable in the temporary file, with their digests. */
     readonly done: Map<number, string>,
     private readonly durable: boolean,
+    /** The temporary file began as a clone (see Header.cloned): its chunks must write every byte that differs. */
+    readonly cloned: boolean,
   ) {}
 
   /**
    * Opens the journal of a large file: resumes it when it matches this source version and the
-   * temporary file still exists, starts it afresh otherwise (the caller then recreates the file).
+   * temporary file still exists; otherwise calls `create` to make the temporary file afresh
+   * (it says whether it made a clone) and only then starts the journal, so a journal always
+   * describes a temporary file that exists.
    */
-  static open(file: Buffer, tmpExists: boolean, e: Entry, cut: string, durable: boolean): ChunkJournal {
+  static open(
+    file: Buffer,
+    tmpExists: boolean,
+    e: Entry,
+    cut: string,
+    durable: boolean,
+    create: () => boolean,
+  ): ChunkJournal {
     const header: Header = { size: e.size, mtimeNs: String(e.mtimeNs), ctimeNs: String(e.ctimeNs), cut };
     const done = new Map<number, string>();
     if (tmpExists && existsSync(file)) {
       const [first, ...rest] = readFileSync(file, 'utf8').split('\n');
-      if (first === JSON.stringify(header)) {
+      const cloned = first === JSON.stringify({ ...header, cloned: true });
+      if (cloned || first === JSON.stringify(header)) {
         // Only whole lines count: a line cut by a crash is ignored, and its chunk copied again.
         for (const line of rest.slice(0, -1)) {
           const [offset, digest] = line.split(' ');
           if (offset !== undefined) done.set(Number(offset), digest ?? '');
         }
-        return new ChunkJournal(file, openSync(file, 'a'), done, durable);
+        return new ChunkJournal(file, openSync(file, 'a'), done, durable, cloned);
       }
     }
+    const cloned = create();
     const fd = openSync(file, 'w');
-    writeSync(fd, JSON.stringify(header) + '\n');
+    writeSync(fd, JSON.stringify(cloned ? { ...header, cloned } : header) + '\n');
     if (durable) fdatasyncSync(fd);
-    return new ChunkJournal(file, fd, done, durable);
+    return new ChunkJournal(file, fd, done, durable, cloned);
   }
 
   /** Records a chunk whose data is already durable. */

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { native, fsConstants as C } from '../native.js';
 import type { NativeFile } from '../native.js';
-import { entryType, sameVersion, type Entry } from '../model/entry.js';
+import { entryType, isSparse, sameVersion, type Entry } from '../model/entry.js';
 import { scan } from '../scan/index.js';
 import type { ScanError } from '../scan/index.js';
 import { planUnitsAsync, resolvePlanOptions } from '../plan/index.js';
@@ -270,11 +270,6 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
       cut: string;
       /** First offsets of the units that were all holes: not read, not in the journal. */
       holes: number[];
-      /**
-       * The temporary file was made in this run as a clone of the previous copy: its chunks write
-       * only what differs. (A rerun that finds one half done writes its remaining chunks whole.)
-       */
-      cloned: boolean;
     }
   >();
   const dirs = new ReverseSpool(); // directory paths, for their metadata at the end
@@ -319,7 +314,6 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
   const startChunked = (e: Entry) => {
     const { tmp, journal: journalPath } = chunkFile(e.path);
     const cut = plan.stripeAware && e.layout ? 'stripes' : 'contiguous';
-    const journal = ChunkJournal.open(journalPath, existsSync(tmp), e, `${cut}/${plan.chunkSize}`, fsync !== 'none');
     const withFile = <T>(path: Buffer, flags: number, use: (f: NativeFile) => T): T => {
       const f = new native.File(path, flags, 0o600);
       try {
@@ -328,26 +322,35 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
         f.close();
       }
     };
+    /** Makes the temporary file, sized; true when it is a clone of the previous copy (see SyncOptions.reflink). */
+    const create = (): boolean => {
+      const layout = layouts.of(e);
+      if (layout) {
+        rmSync(tmp, { force: true });
+        native.lustre.createFile(tmp, layout, { size: e.size, keepOsts: layouts.keepOsts });
+        return false;
+      }
+      const base = isSparse(e) ? undefined : baseOf(e); // a sparse source's holes must read as zeros
+      return withFile(tmp, C.O_WRONLY | C.O_CREAT | C.O_TRUNC, (f) => {
+        const cloned = base !== undefined && f.cloneFrom(base);
+        f.truncate(e.size);
+        return cloned;
+      });
+    };
+    const journal = ChunkJournal.open(
+      journalPath,
+      existsSync(tmp),
+      e,
+      `${cut}/${plan.chunkSize}`,
+      fsync !== 'none',
+      create,
+    );
     // A sparse file's chunks that fall wholly in holes need no worker: the sized temporary file
     // already has those holes (a 10 TiB image with 1 GiB of data is 16 chunks, not 163,840).
+    // Not in a clone, which holds the earlier version there.
     let extents: { offset: number; length: number }[] | undefined;
-    // See SyncOptions.reflink: not for a sparse source, whose holes must read as zeros.
-    let cloned = false;
     try {
-      if (journal.done.size === 0) {
-        const layout = layouts.of(e);
-        if (layout) {
-          rmSync(tmp, { force: true });
-          native.lustre.createFile(tmp, layout, { size: e.size, keepOsts: layouts.keepOsts });
-        } else {
-          const base = e.blocks * 512 >= e.size ? baseOf(e) : undefined;
-          withFile(tmp, C.O_WRONLY | C.O_CREAT | C.O_TRUNC, (f) => {
-            cloned = base !== undefined && f.cloneFrom(base);
-            f.truncate(e.size);
-          });
-        }
-      }
-      if (e.blocks * 512 < e.size) extents = withFile(src.path(e.path), C.O_RDONLY, (f) => f.dataExtents());
+      if (!journal.cloned && isSparse(e)) extents = withFile(src.path(e.path), C.O_RDONLY, (f) => f.dataExtents());
     } catch (err) {
       journal.close(false);
       throw err;
@@ -363,7 +366,6 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
       extents,
       cut: `${cut}/${plan.chunkSize}`,
       holes: [],
-      cloned,
     });
   };
 
@@ -517,7 +519,9 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
       temporary: chunkFile(e.path).tmp,
       ranges: unit.ranges,
       expect: { size: e.size, mtimeNs: e.mtimeNs, ctimeNs: e.ctimeNs },
-      writeChanges: chunked.get(key(e.path))!.cloned,
+      // A clone (made in this run or an earlier one) holds the previous copy's bytes where the
+      // chunk has not written yet: every block is compared and written where it differs.
+      writeChanges: chunked.get(key(e.path))!.journal.cloned,
     };
   }
 

@@ -47,6 +47,9 @@ export function entryType(mode: number): EntryType {
   }
 }
 
+/** Fewer blocks allocated than the size needs: the file has holes (one with preallocated blocks may too). */
+export const isSparse = (e: Pick<Entry, 'blocks' | 'size'>): boolean => e.blocks * 512 < e.size;
+
 type Version = Pick<Entry, 'size' | 'mtimeNs' | 'ctimeNs'>;
 
 /** The same version of a file: size, mtime and ctime all equal (any write changes one of them). */
