@@ -637,7 +637,9 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
             if (status === LINKED) linkedNow(e, 'linked');
             else if (status === LINK_SKIPPED) linkedNow(e, 'skipped');
             else if (status === LINK_LEFT) {
-              mayLink.add(e); // the batch task tries the link once more, then copies
+              // The copy batch tries the link once more, against the source as it is then (it
+              // stats it before opening it anyway), and copies it otherwise.
+              mayLink.add(e);
               leftByLinks.push(e);
             } else {
               failedPaths.add(key(e.path));
