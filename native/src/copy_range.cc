@@ -166,6 +166,7 @@ CopyResult copyRange(File& src, File* dst, uint64_t srcOff, uint64_t dstOff, uin
       }
       if (held) {
         if (o.hash) o.hash->update(buf, n);
+        takeBudget(o, n, src.path());  // the clone's bytes are read too: --bwlimit counts them
         r.sharedBytes += writeChanged(*dst, buf, n, dstOff + (pos - srcOff), held);
       } else if (o.hash && dst && n >= kOverlapMin) {
         thread_local OverlappedHash overlapped;
