@@ -670,8 +670,10 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
    */
   const toLane = (e: Entry): boolean | undefined => {
     const slash = e.path.lastIndexOf(0x2f);
-    const dir = slash < 0 ? EMPTY : e.path.subarray(0, slash);
-    if (!lane?.dir?.equals(dir)) {
+    const dirLength = Math.max(slash, 0);
+    // Most files are in the directory of the one before: compared in place, no view made.
+    if (!(lane?.dir?.length === dirLength && e.path.compare(lane.dir, 0, dirLength, 0, dirLength) === 0)) {
+      const dir = slash < 0 ? EMPTY : e.path.subarray(0, slash);
       let dirs: Buffer[];
       try {
         // A deep one is reached through anchors on its directories, which the previous copy may not have.
@@ -685,7 +687,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
       lane.dir = dir;
     }
     lane.entries.push(e);
-    lane.names.add(e.path.subarray(slash + 1));
+    lane.names.addRange(e.path, slash + 1);
     lane.sizes.push(e.size);
     lane.owners.push(e.mode, e.uid, e.gid);
     if (lane.entries.length < LINK_BATCH) return false;

@@ -93,7 +93,7 @@ export const MAX_DEPTH = 16;
 
 /** A path as manifests store it (base64 of its bytes); manifestPath() reads it back. */
 export const encodePath = (b: Uint8Array): string =>
-  Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
+  (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength)).toString('base64');
 
 /** An entry's path as bytes. */
 export const manifestPath = (e: ManifestLine): Buffer => Buffer.from(e.path, 'base64');
@@ -272,11 +272,22 @@ export function checkManifestChain(dir: string): ManifestIndex {
   return chain[0]!.index;
 }
 
-/** The chunk's lines, its XXH64 and line count checked. */
-function chunkLines(dir: string, chunk: ManifestChunk): string[] {
-  const lines = gunzipSync(chunkData(dir, chunk)).toString('utf8').split('\n').slice(0, -1);
-  if (lines.length !== chunk.entries) throw manifestError(dir, `chunk ${chunk.file} holds ${lines.length} entries`);
-  return lines;
+/**
+ * The chunk's lines, its XXH64 and line count checked before any is given. Each line is cut
+ * from the chunk's text when it is reached, not all at once: a line then lives only as long as
+ * its reader needs it, and 8,192 of them are not kept alive long enough to weigh on the GC.
+ */
+function* chunkLines(dir: string, chunk: ManifestChunk): Generator<string> {
+  const text = gunzipSync(chunkData(dir, chunk)).toString('utf8');
+  let lines = 0;
+  for (let at = text.indexOf('\n'); at >= 0; at = text.indexOf('\n', at + 1)) lines++;
+  if (lines !== chunk.entries || (text.length > 0 && !text.endsWith('\n')))
+    throw manifestError(dir, `chunk ${chunk.file} holds ${lines} entries`);
+  for (let start = 0; start < text.length; ) {
+    const end = text.indexOf('\n', start);
+    yield text.slice(start, end);
+    start = end + 1;
+  }
 }
 
 const PATH_START = '{"path":"';

@@ -28,18 +28,29 @@ export class PathList {
 
   /** Appends one path, the concatenation of parts. */
   add(...parts: Uint8Array[]): void {
-    let n = 1;
+    let n = 0;
     for (const p of parts) n += p.byteLength;
-    if (this.len + n > this.buf.length) {
-      const bigger = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.len + n));
-      this.buf.copy(bigger, 0, 0, this.len);
-      this.buf = bigger;
-    }
+    this.room(n);
     for (const p of parts) {
       this.buf.set(p, this.len);
       this.len += p.byteLength;
     }
     this.buf[this.len++] = 0;
+  }
+
+  /** Appends bytes [start, end) of buf as one path: for a name within a path, no view of it made apart. */
+  addRange(buf: Uint8Array, start: number, end = buf.byteLength): void {
+    this.room(end - start);
+    for (let i = start; i < end; i++) this.buf[this.len++] = buf[i]!; // names are short: cheaper than a view
+    this.buf[this.len++] = 0;
+  }
+
+  /** Grows the buffer for a path of n bytes and its NUL. */
+  private room(n: number): void {
+    if (this.len + n + 1 <= this.buf.length) return;
+    const bigger = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.len + n + 1));
+    this.buf.copy(bigger, 0, 0, this.len);
+    this.buf = bigger;
   }
 
   /** The list, in a buffer of its own (a view into a larger one would be copied whole). */
