@@ -462,7 +462,7 @@ Napi::Value LinkFiles(const Napi::CallbackInfo& info) {
     if (name.find('/') != std::string::npos || name == "." || name == "..")
       throw Napi::TypeError::New(env, "linkFiles: a name must be one entry of its directory");
     if (files >= sizes.ElementLength() || files >= mtimes.ElementLength() || 3 * files + 2 >= owners.ElementLength())
-      throw Napi::RangeError::New(env, "linkFiles: fewer stats than names");
+      throw Napi::RangeError::New(env, "linkFiles: sizes, mtimesNs and owners do not match the names in length");
     sm::FileStat st{};
     st.size = static_cast<uint64_t>(sizes[files]);
     int64_t ns = mtimes[files];
@@ -477,7 +477,7 @@ Napi::Value LinkFiles(const Napi::CallbackInfo& info) {
   }
   if (g + 1 != groups.size()) throw Napi::RangeError::New(env, "linkFiles: names and directories differ in groups");
   if (files != sizes.ElementLength() || files != mtimes.ElementLength() || 3 * files != owners.ElementLength())
-    throw Napi::RangeError::New(env, "linkFiles: more stats than names");
+    throw Napi::RangeError::New(env, "linkFiles: sizes, mtimesNs and owners do not match the names in length");
   std::vector<sm::FileOutcome> outcomes = guard(env, [&] { return sm::linkFiles(b, groups); });
   Napi::Uint8Array statuses = Napi::Uint8Array::New(env, outcomes.size());
   Napi::Array failures = Napi::Array::New(env);

@@ -7,13 +7,15 @@ import { closeSync, existsSync, fdatasyncSync, openSync, readFileSync, rmSync, w
 import type { Entry } from '../model/entry.js';
 
 interface Header {
+  /** 2: written after the temporary file was made, and says whether it is a clone. Any other journal starts afresh. */
+  v: 2;
   size: number;
   mtimeNs: string;
   ctimeNs: string;
   /** How the file is cut into units (e.g. 'stripes/67108864'): a rerun cut otherwise starts afresh. */
   cut: string;
   /** The temporary file began as a clone: what is not yet copied holds the earlier version's bytes, not zeros. */
-  cloned?: true;
+  cloned: boolean;
 }
 
 export class ChunkJournal {
@@ -41,12 +43,20 @@ export class ChunkJournal {
     durable: boolean,
     create: () => boolean,
   ): ChunkJournal {
-    const header: Header = { size: e.size, mtimeNs: String(e.mtimeNs), ctimeNs: String(e.ctimeNs), cut };
+    const header = (cloned: boolean): string =>
+      JSON.stringify({
+        v: 2,
+        size: e.size,
+        mtimeNs: String(e.mtimeNs),
+        ctimeNs: String(e.ctimeNs),
+        cut,
+        cloned,
+      } satisfies Header);
     const done = new Map<number, string>();
     if (tmpExists && existsSync(file)) {
       const [first, ...rest] = readFileSync(file, 'utf8').split('\n');
-      const cloned = first === JSON.stringify({ ...header, cloned: true });
-      if (cloned || first === JSON.stringify(header)) {
+      const cloned = first === header(true);
+      if (cloned || first === header(false)) {
         // Only whole lines count: a line cut by a crash is ignored, and its chunk copied again.
         for (const line of rest.slice(0, -1)) {
           const [offset, digest] = line.split(' ');
@@ -55,9 +65,11 @@ export class ChunkJournal {
         return new ChunkJournal(file, openSync(file, 'a'), done, durable, cloned);
       }
     }
+    // No journal while the file is made: one left from before must not outlive it.
+    rmSync(file, { force: true });
     const cloned = create();
     const fd = openSync(file, 'w');
-    writeSync(fd, JSON.stringify(cloned ? { ...header, cloned } : header) + '\n');
+    writeSync(fd, header(cloned) + '\n');
     if (durable) fdatasyncSync(fd);
     return new ChunkJournal(file, fd, done, durable, cloned);
   }
