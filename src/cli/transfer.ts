@@ -67,7 +67,11 @@ function define(program: Command, name: 'copy' | 'sync', description: string, is
     .option('-c, --checksum', 'compare same-size files by content (XXH64), not by mtime')
     .option('-n, --dry-run', 'list what would change; write nothing')
     .option('--one-file-system', 'do not cross into other file systems')
-    .option('--bwlimit <rate>', 'bytes per second over the whole run (suffixes K, M, G: 1024-based)', size)
+    .option(
+      '--bwlimit <rate>',
+      'bytes read per second over the whole run, previous copies compared with included (suffixes K, M, G: 1024-based)',
+      size,
+    )
     .option('--threads <n>', 'worker threads', int)
     .option('--max-streams <n>', 'units running at once per OST (default 2) or device (default: --threads)', int)
     .option('--chunk-size <bytes>', 'large files are copied in chunks of this size', size)
