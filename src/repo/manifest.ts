@@ -283,7 +283,7 @@ function* chunkLines(dir: string, chunk: ManifestChunk): Generator<string> {
   for (let at = text.indexOf('\n'); at >= 0; at = text.indexOf('\n', at + 1)) lines++;
   if (lines !== chunk.entries || (text.length > 0 && !text.endsWith('\n')))
     throw manifestError(dir, `chunk ${chunk.file} holds ${lines} entries`);
-  for (let start = 0; start < text.length; ) {
+  for (let start = 0; start < text.length;) {
     const end = text.indexOf('\n', start);
     yield text.slice(start, end);
     start = end + 1;
