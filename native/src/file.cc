@@ -84,8 +84,8 @@ File::Clone File::cloneFrom(const std::string& base) {
   // A clone that failed partway (ENOSPC, say) may have left part of base here: gone again, so
   // the caller's plain copy starts from an empty file, as it would have without the attempt.
   if (ftruncate(fd_, 0) != 0) throwErrno("ftruncate", path_);
-  return err == EOPNOTSUPP || err == ENOTTY || err == EXDEV || err == EINVAL || err == ENOSYS ? Clone::Unsupported
-                                                                                              : Clone::NoBase;
+  // EINVAL is about these files (Btrfs nodatacow, an immutable one...), not the file system.
+  return err == EOPNOTSUPP || err == ENOTTY || err == EXDEV || err == ENOSYS ? Clone::Unsupported : Clone::NoBase;
 }
 
 File::~File() {
