@@ -174,6 +174,9 @@ const smTime = med(runs.sm, 'command');
 const seedTime = med(runs.seed, 'command');
 const smDurable = med(runs.sm, 'durable');
 const seedDurable = med(runs.seed, 'durable');
+// Paired: each trial's two runs are back to back, so their ratio is less moved by this VM's drift
+// (10–30% within an hour) than the ratio of the medians.
+const paired = (key) => median(runs.sm.map((r, k) => runs.seed[k][key] / r[key]));
 
 const mb = (b) => (b / MiB).toFixed(1);
 const kib = (b) => String(Math.round(b / 1024));
@@ -219,6 +222,15 @@ console.log(
         '',
         '',
         `${(added.seed / added.sm).toFixed(2)}×`,
+        '',
+      ],
+      [
+        "median of the trials' ratios",
+        `${paired('command').toFixed(2)}×`,
+        `${paired('durable').toFixed(2)}×`,
+        runs.sm.map((r, k) => `${(runs.seed[k].durable / r.durable).toFixed(2)}×`).join(', '),
+        '',
+        '',
         '',
       ],
     ],
