@@ -135,6 +135,8 @@ export interface CopyFilesOptions {
   checkExisting?: boolean;
   /** Give files the source's owner (default: when running as root). */
   owner?: boolean;
+  /** Copies are reflink clones where the file system can: of the source, else of bases[i] (default true). */
+  reflink?: boolean;
   cancel?: Int32Array;
   budget?: BigInt64Array;
   /** With layouts: keep their OST indices (default: Lustre places stripes afresh). */

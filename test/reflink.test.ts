@@ -1,8 +1,9 @@
-// Block sharing on a file system with reflinks (XFS on a loop device): with --link-dest, and in
+// Block sharing on a file system with reflinks (XFS on a loop device). A copy on the same file
+// system as its source is a clone of it; from another file system, with --link-dest and in
 // backups, a changed file's copy starts as a clone of its previous copy and only the blocks
 // that differ are written. Checked by the file system's own account (FIEMAP's shared flag,
-// read by filefrag) and by describeTree, never by the tool's digests; the previous copy must
-// come out unchanged, since the new one shares its blocks.
+// read by filefrag) and by describeTree, never by the tool's digests; what a copy shares blocks
+// with must come out unchanged.
 import t, { type Test } from 'tap';
 import { execFileSync, spawnSync } from 'node:child_process';
 import {
@@ -19,7 +20,7 @@ import {
 } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { pseudoRandom, reflinkDir, sharedBytesOf, writeRandom } from './helpers/fixtures.js';
+import { diskDir, pseudoRandom, reflinkDir, sharedBytesOf, writeRandom } from './helpers/fixtures.js';
 import { describeTree } from './helpers/tree.js';
 import { backup } from '../src/repo/backup.js';
 import { restore } from '../src/repo/restore.js';
@@ -83,7 +84,7 @@ function onXfs(t: Test): string | undefined {
 t.test('sync --link-dest: changed files share their unchanged blocks with the previous copy', (t) => {
   const dir = onXfs(t);
   if (!dir) return;
-  const src = path.join(dir, 'src');
+  const src = path.join(diskDir(t), 'src'); // another file system: no clones of the source
   makeTree(src);
   t.equal(sync(src, path.join(dir, 'snap1')).status, 0);
   const snap1 = contents(path.join(dir, 'snap1'));
@@ -124,7 +125,7 @@ t.test('sync --link-dest: changed files share their unchanged blocks with the pr
 t.test('backup: an incremental shares blocks with its parent, and both restore exactly', async (t) => {
   const dir = onXfs(t);
   if (!dir) return;
-  const src = path.join(dir, 'src');
+  const src = path.join(diskDir(t), 'src');
   const repo = path.join(dir, 'repo');
   makeTree(src);
   const first = await backup(repo, src);
@@ -153,7 +154,7 @@ t.test('backup: an incremental shares blocks with its parent, and both restore e
 t.test('a large file whose clone is resumed half done comes out as its source, holes and all', async (t) => {
   const dir = onXfs(t);
   if (!dir) return;
-  const src = path.join(dir, 'src');
+  const src = path.join(diskDir(t), 'src');
   mkdirSync(src);
   const big = path.join(src, 'big.dat');
   writeRandom(big, 4 * 1024 * KiB, 9);
@@ -184,4 +185,39 @@ t.test('a large file whose clone is resumed half done comes out as its source, h
   t.ok(readFileSync(path.join(dir, 'snap2', 'big.dat')).equals(readFileSync(big)), 'the copy is the source');
   t.notOk(existsSync(path.join(dir, 'snap2', journal!)), 'the journal is gone once the file is done');
   t.ok(sharedBytesOf(path.join(dir, 'snap2', 'big.dat')) >= 2 * MiB, 'and it still shares what did not change');
+});
+
+t.test('on one file system, a copy is a clone of its source, and a restore of its snapshot', async (t) => {
+  const dir = onXfs(t);
+  if (!dir) return;
+  const src = path.join(dir, 'src');
+  makeTree(src);
+  change(src); // sparse.bin now has holes
+  const r = sync('--chunk-size', '1M', src, path.join(dir, 'copy'));
+  t.equal(r.status, 0, r.stderr);
+  t.same(contents(path.join(dir, 'copy')), contents(src));
+  for (const name of ['grow.log', 'sub/rewrite.bin', 'shrink.bin', 'same.bin']) {
+    const size = statSync(path.join(src, name)).size;
+    t.equal(sharedBytesOf(path.join(dir, 'copy', name)), Math.ceil(size / 4096) * 4096, `${name}: all of it shared`);
+  }
+  t.equal(sharedBytesOf(path.join(dir, 'copy', 'big.dat')), 3 * 1024 * KiB, 'a file copied in chunks too');
+  t.ok(statSync(path.join(dir, 'copy', 'sparse.bin')).blocks * 512 < 128 * KiB, 'the sparse file keeps its holes');
+  t.ok(r.summary.sharedBytes >= 3 * 1024 * KiB + 300 * KiB, `summary: ${r.summary.sharedBytes} bytes shared`);
+
+  // The source changes afterwards: the copy, which shared its blocks, must not.
+  const copied = contents(path.join(dir, 'copy'));
+  poke(path.join(src, 'grow.log'), 0, Buffer.from('rewritten'));
+  t.same(contents(path.join(dir, 'copy')), copied, 'a later write to the source does not reach the copy');
+
+  const full = sync('--no-reflink', src, path.join(dir, 'plain'));
+  t.equal(full.summary.sharedBytes, 0, '--no-reflink writes every byte');
+  t.equal(sharedBytesOf(path.join(dir, 'plain', 'same.bin')), 0);
+
+  // A snapshot restored onto the repository's file system: clones, each checked against the manifest.
+  const repo = path.join(dir, 'repo');
+  const snap = (await backup(repo, src)).snapshot!;
+  const restored = await restore(repo, snap.id, path.join(dir, 'restored'));
+  t.same(restored.failures, []);
+  t.same(contents(path.join(dir, 'restored')), contents(src));
+  t.ok(sharedBytesOf(path.join(dir, 'restored', 'same.bin')) > 0, 'restored as a clone');
 });

@@ -372,6 +372,7 @@ sm::BatchOptions batchOptionsArg(const Napi::CallbackInfo& info) {
   b.checkExisting = boolOpt(o, "checkExisting", true);
   b.metadata.owner = boolOpt(o, "owner", geteuid() == 0);
   b.keepOsts = boolOpt(o, "keepOsts", false);
+  b.reflink = boolOpt(o, "reflink", true);
   Napi::Value cancel = o.Get("cancel");
   if (cancel.IsTypedArray()) b.cancel = cancel.As<Napi::Int32Array>().Data();
   Napi::Value budget = o.Get("budget");

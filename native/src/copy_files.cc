@@ -58,13 +58,13 @@ struct Pending {
 // visible, an interrupted run leaves no debris, and it costs one directory insertion instead
 // of a create and a rename. File systems without O_TMPFILE get a named temporary file.
 // A Lustre layout needs a named file: liblustreapi creates files only by name.
-std::unique_ptr<File> openTarget(const BatchOptions& o, const FileJob& job, Pending& p, bool& tmpfileWorks) {
+std::unique_ptr<File> openTarget(const BatchOptions& o, const FileJob& job, Pending& p, bool& tmpfileRefused) {
   if (job.layout) {
     unlink(p.tmp.c_str());  // left by an interrupted run
     close(lustre::createWithLayout(p.tmp, O_WRONLY | O_EXCL | O_CLOEXEC, 0600, *job.layout, o.keepOsts));
     return std::make_unique<File>(p.tmp, opening(O_RDWR, 0600));
   }
-  if (tmpfileWorks) {
+  if (!tmpfileRefused) {
     size_t slash = p.dst.rfind('/');
     std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : p.dst.substr(0, slash);
     try {
@@ -73,7 +73,7 @@ std::unique_ptr<File> openTarget(const BatchOptions& o, const FileJob& job, Pend
       return std::make_unique<File>(dir, o);
     } catch (const SysError& e) {
       if (e.err != EOPNOTSUPP && e.err != EISDIR && e.err != EINVAL) throw;
-      tmpfileWorks = false;
+      tmpfileRefused = true;
     }
   }
   return std::make_unique<File>(p.tmp, opening(O_RDWR | O_CREAT | O_TRUNC, 0600));
@@ -93,6 +93,12 @@ bool statAt(At f, FileStat& st) {
   if (statx(f.dir, f.name.c_str(), AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &s) != 0) return false;
   st = fromStatx(s);
   return true;
+}
+
+// Whether a clone was made; notes a file system that never will in `refused`.
+bool cloned(File::Clone c, bool& refused) {
+  if (c == File::Clone::Unsupported) refused = true;
+  return c == File::Clone::Cloned;
 }
 
 // XXH64 of a whole file, read buffered (these are small files).
@@ -152,8 +158,12 @@ bool skippedOrLinked(const BatchOptions& o, At src, const FileStat& now, At dst,
 }
 
 // Writes one file where it waits for its name; returns false when it was skipped or linked.
-bool writeOne(const BatchOptions& o, const FileJob& job, FileOutcome& out, Pending& p, bool& tmpfileWorks,
-              bool& cloneWorks) {
+// What the file systems of a batch were found unable to do, so the rest of the batch need not try.
+struct Refusals {
+  bool tmpfile = false, sourceClone = false, baseClone = false;
+};
+
+bool writeOne(const BatchOptions& o, const FileJob& job, FileOutcome& out, Pending& p, Refusals& refused) {
   const std::string& src = job.src;
   p.dst = job.dst;
   p.tmp = tempPath(job.dst);
@@ -168,28 +178,29 @@ bool writeOne(const BatchOptions& o, const FileJob& job, FileOutcome& out, Pendi
     // Small files never use O_DIRECT: it makes them ~10x slower (FACTS: 270 vs 3,100 files/s).
     File s(src, opening(O_RDONLY | O_NOFOLLOW));
     FileStat before = s.stat();
-    std::unique_ptr<File> target = openTarget(o, job, p, tmpfileWorks);
+    std::unique_ptr<File> target = openTarget(o, job, p, refused.tmpfile);
     File& d = *target;
     p.sparse = before.blocks * 512 < before.size;
-    // A sparse source is copied afresh: its holes must read as zeros, not as the base's data.
-    bool cloned = false;
-    if (!p.sparse && !job.base.empty() && !job.layout && cloneWorks) {
-      File::Clone c = d.cloneFrom(job.base);
-      cloned = c == File::Clone::Cloned;
-      cloneWorks = c != File::Clone::Unsupported;  // the rest of the batch need not try
-    }
-    if (p.sparse || cloned) d.truncate(before.size);
+    // Where it can, the copy is a clone of the source itself (as cp --reflink=auto): nothing is
+    // written, and what is hashed is the clone's own bytes, read back. Else, of the base, with
+    // only the blocks that differ written -- not for a sparse source, whose holes must read as
+    // zeros, not as the base's data.
+    bool ofSource = o.reflink && !job.layout && !refused.sourceClone && cloned(d.cloneFrom(s), refused.sourceClone);
+    bool ofBase = !ofSource && o.reflink && !p.sparse && !job.base.empty() && !job.layout && !refused.baseClone &&
+                  cloned(d.cloneFrom(job.base), refused.baseClone);
+    if (p.sparse || ofBase) d.truncate(before.size);
     Xxh64 hash;
     CopyOptions copy;
-    copy.sparse = p.sparse;
-    copy.writeChanges = cloned;
+    copy.sparse = p.sparse || ofSource;
+    copy.writeChanges = ofBase;
     copy.hash = o.hash ? &hash : nullptr;
     copy.cancel = o.cancel;
     copy.budget = o.budget;
-    copy.knownSize = before.size;
+    if (!ofSource) copy.knownSize = before.size;
     CopyResult r;
     try {
-      r = copyRange(s, &d, 0, 0, kToEof, copy);
+      r = ofSource ? copyRange(d, nullptr, 0, 0, kToEof, copy) : copyRange(s, &d, 0, 0, kToEof, copy);
+      if (ofSource) r.sharedBytes = r.dataBytes;
     } catch (const SysError& e) {
       if (e.err != ENODATA) throw;  // the file shrank while read: a change like any other
       r.bytes = 0;
@@ -209,7 +220,7 @@ bool writeOne(const BatchOptions& o, const FileJob& job, FileOutcome& out, Pendi
     out.dataBytes = r.dataBytes;
     out.sharedBytes = r.sharedBytes;
     if (o.hash) out.digest = Xxh64::hex(hash.digest());
-    if (tmpfileWorks && !job.layout)
+    if (!refused.tmpfile && !job.layout)
       p.nameless = std::move(target);
     else
       d.close();
@@ -245,11 +256,11 @@ std::vector<FileOutcome> copyFiles(const BatchOptions& o, const std::vector<File
   std::vector<FileOutcome> out(jobs.size());
   std::vector<Pending> pending;
   pending.reserve(jobs.size());
-  bool tmpfileWorks = true, cloneWorks = true;
+  Refusals refused;
   for (size_t i = 0; i < jobs.size(); i++) {
     Pending p{i, "", "", false, nullptr};
     try {
-      if (writeOne(o, jobs[i], out[i], p, tmpfileWorks, cloneWorks)) pending.push_back(std::move(p));
+      if (writeOne(o, jobs[i], out[i], p, refused)) pending.push_back(std::move(p));
     } catch (const SysError& e) {
       fail(out[i], e);
       if (!p.tmp.empty()) unlink(p.tmp.c_str());

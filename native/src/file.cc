@@ -75,12 +75,16 @@ File::Clone File::cloneFrom(const std::string& base) {
   int b = ::open(base.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (b < 0) return Clone::NoBase;
   struct stat st;
-  bool regular = fstat(b, &st) == 0 && S_ISREG(st.st_mode);
-  int rc = regular ? ioctl(fd_, FICLONE, b) : -1;
-  int err = errno;
+  Clone c = fstat(b, &st) == 0 && S_ISREG(st.st_mode) ? cloneFromFd(b) : Clone::NoBase;
   ::close(b);
-  if (!regular) return Clone::NoBase;
-  if (rc == 0) return Clone::Cloned;
+  return c;
+}
+
+File::Clone File::cloneFrom(const File& base) { return cloneFromFd(base.fd()); }
+
+File::Clone File::cloneFromFd(int base) {
+  if (ioctl(fd_, FICLONE, base) == 0) return Clone::Cloned;
+  int err = errno;
   // A clone that failed partway (ENOSPC, say) may have left part of base here: gone again, so
   // the caller's plain copy starts from an empty file, as it would have without the attempt.
   if (ftruncate(fd_, 0) != 0) throwErrno("ftruncate", path_);

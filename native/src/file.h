@@ -88,12 +88,14 @@ class File {
   // fails leaves the file empty.
   enum class Clone { Cloned, NoBase, Unsupported };
   Clone cloneFrom(const std::string& base);
+  Clone cloneFrom(const File& base);
   // Gives a name to a file opened with O_TMPFILE (linkat through /proc/self/fd, which needs no
   // privilege). EEXIST when the name is taken.
   void linkAs(const std::string& path);
 
  private:
   bool isAligned(const void* buf, size_t len, uint64_t off) const;
+  Clone cloneFromFd(int base);
   void transferred(int fd, uint64_t off, size_t n, bool direct, bool written);
   size_t transferOnce(bool write, int fd, void* buf, size_t len, uint64_t off, bool direct);
   size_t transferBuffered(bool write, void* buf, size_t len, uint64_t off);

@@ -80,7 +80,7 @@ export function repoCommands(program: Command): void {
     .option('--verify', 're-read what was written from the device and compare')
     .option(
       '--no-reflink',
-      'do not start changed files as reflink clones of their parent snapshot copy (XFS, Btrfs, ZFS)',
+      'write every copy in full: no reflink clones of the source or of the parent snapshot (XFS, Btrfs, ZFS)',
     )
     .option('--threads <n>', 'worker threads', int)
     .option('--break-lock', 'take over a stale lock left by a process that no longer runs');

@@ -93,16 +93,16 @@ function define(program: Command, name: 'copy' | 'sync', description: string, is
       '--no-stripe-aware',
       'ignore Lustre layouts when cutting files: contiguous chunks in file order (for comparisons)',
     )
+    .option(
+      '--no-reflink',
+      'write every copy in full: no reflink clones of the source or, with --link-dest, of the previous copy (XFS, Btrfs, ZFS)',
+    )
     .option('--json', 'JSON lines on stdout: status, change, error, summary');
   const filterOf = filterOptions(cmd);
   if (isSync) {
     cmd
       .option('--delete', 'remove from DST what SRC does not have (excluded entries are kept)')
-      .option('--link-dest <dir>', 'hard-link files unchanged in this previous copy instead of copying them')
-      .option(
-        '--no-reflink',
-        'with --link-dest: do not start changed files as reflink clones of their previous copy (XFS, Btrfs, ZFS)',
-      );
+      .option('--link-dest <dir>', 'hard-link files unchanged in this previous copy instead of copying them');
   }
   cmd.action(async (src: string, dst: string, opts) => {
     if (opts.verify && opts.hash === false)

@@ -67,19 +67,22 @@ export interface CopyOptions {
   /** Entries it excludes are neither copied nor (with delete) removed; excluded directories are not entered. */
   filter?: { excludes(e: Entry): boolean };
   signal?: AbortSignal;
+  /**
+   * On a file system that clones files (reflinks: XFS, Btrfs, ZFS 2.2, some NFS 4.2 servers),
+   * copies are clones. A file whose source is on the same file system is a clone of it, as with
+   * `cp --reflink=auto`: nothing is written, and the clone's bytes are read back for the hash.
+   * Otherwise, with linkDest, a changed file's copy starts as a clone of its previous copy and
+   * only the blocks that differ are written, so a snapshot of an appended log or a partly
+   * rewritten file costs only its changes (at the price of reading the previous copy). Default
+   * true; elsewhere it does nothing.
+   */
+  reflink?: boolean;
 }
 
 export interface SyncOptions extends CopyOptions {
   /** A previous copy: files unchanged there (size, mtime, mode, owner) are hard-linked from it, not copied. */
   linkDest?: string | Buffer;
-  /**
-   * With linkDest, on a file system that clones files (reflinks: XFS, Btrfs, ZFS 2.2, some NFS
-   * 4.2 servers), a changed file's copy starts as a clone of its previous copy and only the
-   * blocks that differ are written: the rest stay shared, so a snapshot of an appended log or a
-   * partly rewritten file costs only its changes. Costs a read of the previous copy. Default
-   * true; elsewhere it does nothing.
-   */
-  reflink?: boolean;
+
   /**
    * Sees every scanned entry, in scan order, before anything is done with it. For a regular file,
    * with linkDest, what it returns is the caller's own verdict on whether the file is unchanged
@@ -142,7 +145,7 @@ export interface CopyFailure {
 export interface CopySummary extends Progress {
   /** Files hard-linked from linkDest instead of copied. */
   linked: number;
-  /** Bytes of copied files left shared with their previous copy (see reflink), not written. */
+  /** Bytes of copied files left shared with their source or previous copy (see reflink), not written. */
   sharedBytes: number;
   /** Entries removed by delete (or that would be, in a dry run). */
   deleted: number;
@@ -250,6 +253,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     verify: !!o.verify,
     cancel,
     budget: throttle?.budget,
+    reflink: o.reflink !== false,
   };
 
   // Large files: their units share one temporary file, committed when the last unit is in.
@@ -322,7 +326,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
         f.close();
       }
     };
-    /** Makes the temporary file, sized; true when it is a clone of the previous copy (see SyncOptions.reflink). */
+    /** Makes the temporary file, sized; true when it is a clone (see CopyOptions.reflink). */
     const create = (): boolean => {
       const layout = layouts.of(e);
       if (layout) {
@@ -330,9 +334,13 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
         native.lustre.createFile(tmp, layout, { size: e.size, keepOsts: layouts.keepOsts });
         return false;
       }
-      const base = isSparse(e) ? undefined : baseOf(e); // a sparse source's holes must read as zeros
+      // A clone of the source (the same file system), or of the previous copy: its chunks then
+      // write only what differs. Not for a sparse source: its chunks in holes, skipped otherwise,
+      // would have to be read and compared.
+      const clone = !isSparse(e) && o.reflink !== false;
+      const base = clone ? baseOf(e) : undefined;
       return withFile(tmp, C.O_WRONLY | C.O_CREAT | C.O_TRUNC, (f) => {
-        const cloned = base !== undefined && f.cloneFrom(base);
+        const cloned = (clone && f.cloneFrom(src.path(e.path))) || (base !== undefined && f.cloneFrom(base));
         f.truncate(e.size);
         return cloned;
       });
@@ -369,7 +377,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     });
   };
 
-  /** The previous copy's file, whose blocks a copy may share (see SyncOptions.reflink), if any. */
+  /** The previous copy's file, whose blocks a copy may share (see CopyOptions.reflink), if any. */
   const baseOf = (e: Entry): Buffer | undefined => {
     if (!prev || o.reflink === false) return undefined;
     try {
@@ -519,7 +527,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
       temporary: chunkFile(e.path).tmp,
       ranges: unit.ranges,
       expect: { size: e.size, mtimeNs: e.mtimeNs, ctimeNs: e.ctimeNs },
-      // A clone (made in this run or an earlier one) holds the previous copy's bytes where the
+      // A clone (made in this run or an earlier one) holds an earlier version's bytes where the
       // chunk has not written yet: every block is compared and written where it differs.
       writeChanges: chunked.get(key(e.path))!.journal.cloned,
     };

@@ -22,6 +22,8 @@ export interface TaskOptions {
   cancel?: Int32Array;
   /** Shared bandwidth budget (BigInt64Array over a SharedArrayBuffer), refilled by the engine. */
   budget?: BigInt64Array;
+  /** Copies may be reflink clones (see CopyOptions.reflink). */
+  reflink: boolean;
 }
 
 export interface BatchTask extends TaskOptions {
@@ -99,8 +101,8 @@ export interface TaskResult {
 
 /** The options of native copyFiles and linkFiles, out of a task. */
 function filesOptions(t: TaskOptions & { keepOsts?: boolean }) {
-  const { fsync, hash, verify, checksum, checkExisting, cancel, budget, keepOsts } = t;
-  return { fsync, hash, verify, checksum, checkExisting, cancel, budget, keepOsts };
+  const { fsync, hash, verify, checksum, checkExisting, cancel, budget, keepOsts, reflink } = t;
+  return { fsync, hash, verify, checksum, checkExisting, cancel, budget, keepOsts, reflink };
 }
 
 /** Small files: the whole batch in one native call (see native copyFiles). */
