@@ -11,9 +11,9 @@
 // stripemover's are durable when it exits), peak RSS, and the space the incremental added (du
 // of the whole repository after, minus before: hard links are counted once; on XFS, the file
 // system's blocks in use).
-// --fs xfs runs it all on an XFS with reflinks, made on a loop device for the run (root and
-// xfsprogs needed): there a changed file's copy shares its unchanged blocks with the previous
-// snapshot's (cp -al + rsync writes it whole), which du counts once too.
+// --fs xfs puts the backups on an XFS with reflinks, made on a loop device for the run (root and
+// xfsprogs needed), the source staying on the disk: there a changed file's copy shares its
+// unchanged blocks with the previous snapshot's (cp -al + rsync writes it whole).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, statfsSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -46,7 +46,12 @@ const small = cachedDataSet(path.join(dataRoot, 'small'), { v: 1, files: count, 
 const work = opt.dest ?? path.join(opt.fs === 'xfs' ? mountXfs() : path.join(here, '.data'), 'backup-work');
 rmSync(work, { recursive: true, force: true });
 mkdirSync(work, { recursive: true });
-const src = path.join(work, 'src');
+// With --fs xfs only the backups go there: the source stays on the disk, as a backup's source is
+// on another file system than its NAS (on the same one, stripemover would clone it whole).
+const srcHome = opt.fs === 'xfs' ? path.join(here, '.data', 'backup-source') : work;
+rmSync(srcHome, { recursive: true, force: true });
+mkdirSync(srcHome, { recursive: true });
+const src = path.join(srcHome, 'src');
 execFileSync('cp', ['-a', small, src]);
 const bin = path.join(repo, 'bin', 'stripemover.js');
 const smRepo = path.join(work, 'sm-repo');
@@ -243,3 +248,4 @@ console.log(
   `\ntargets: faster than the script: ${smDurable < seedDurable ? 'met' : 'missed'} (incl. sync), ${smTime < seedTime ? 'met' : 'missed'} (command alone); no more space: ${added.sm <= added.seed ? 'met' : 'missed'}`,
 );
 rmSync(work, { recursive: true, force: true });
+rmSync(srcHome, { recursive: true, force: true });
