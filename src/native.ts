@@ -137,6 +137,8 @@ export interface CopyFilesOptions {
   owner?: boolean;
   /** Copies are reflink clones where the file system can: of the source, else of bases[i] (default true). */
   reflink?: boolean;
+  /** With reflink, whether the source itself may be cloned (default true). */
+  cloneSource?: boolean;
   cancel?: Int32Array;
   budget?: BigInt64Array;
   /** With layouts: keep their OST indices (default: Lustre places stripes afresh). */

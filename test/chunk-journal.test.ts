@@ -38,6 +38,13 @@ t.test('a journal is trusted only for the same version, format and temporary fil
   );
   again.close(false);
 
+  // A run without reflinks (--no-reflink) does not carry on a clone: it makes the file afresh.
+  const plain = ChunkJournal.open(file, true, e, 'contiguous/1048576', false, create(false), false);
+  t.equal(made, 2, 'no reflinks: a clone is made afresh');
+  t.notOk(plain.cloned);
+  t.same(plain.done.size, 0);
+  plain.close(false);
+
   for (const [why, e2, cut] of [
     ['another source version', entry(3 << 20, 5n), 'contiguous/1048576'],
     ['another cut', e, 'stripes/1048576'],

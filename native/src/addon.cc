@@ -373,6 +373,7 @@ sm::BatchOptions batchOptionsArg(const Napi::CallbackInfo& info) {
   b.metadata.owner = boolOpt(o, "owner", geteuid() == 0);
   b.keepOsts = boolOpt(o, "keepOsts", false);
   b.reflink = boolOpt(o, "reflink", true);
+  b.cloneSource = boolOpt(o, "cloneSource", true);
   Napi::Value cancel = o.Get("cancel");
   if (cancel.IsTypedArray()) b.cancel = cancel.As<Napi::Int32Array>().Data();
   Napi::Value budget = o.Get("budget");

@@ -185,13 +185,16 @@ bool writeOne(const BatchOptions& o, const FileJob& job, FileOutcome& out, Pendi
     // written, and what is hashed is the clone's own bytes, read back. Else, of the base, with
     // only the blocks that differ written -- not for a sparse source, whose holes must read as
     // zeros, not as the base's data.
-    bool ofSource = o.reflink && !job.layout && !refused.sourceClone && cloned(d.cloneFrom(s), refused.sourceClone);
+    bool ofSource = o.reflink && o.cloneSource && !job.layout && !refused.sourceClone &&
+                    cloned(d.cloneFrom(s), refused.sourceClone);
     bool ofBase = !ofSource && o.reflink && !p.sparse && !job.base.empty() && !job.layout && !refused.baseClone &&
                   cloned(d.cloneFrom(job.base), refused.baseClone);
-    if (p.sparse || ofBase) d.truncate(before.size);
+    // Sized for a trailing hole, or from the base's size; never a clone already of the right
+    // size (a truncate zeroes the tail of the last block, which unshares it).
+    if ((p.sparse && !ofSource) || (ofBase && d.stat().size != before.size)) d.truncate(before.size);
     Xxh64 hash;
     CopyOptions copy;
-    copy.sparse = p.sparse || ofSource;
+    copy.sparse = p.sparse;
     copy.writeChanges = ofBase;
     copy.hash = o.hash ? &hash : nullptr;
     copy.cancel = o.cancel;
@@ -199,8 +202,14 @@ bool writeOne(const BatchOptions& o, const FileJob& job, FileOutcome& out, Pendi
     if (!ofSource) copy.knownSize = before.size;
     CopyResult r;
     try {
-      r = ofSource ? copyRange(d, nullptr, 0, 0, kToEof, copy) : copyRange(s, &d, 0, 0, kToEof, copy);
-      if (ofSource) r.sharedBytes = r.dataBytes;
+      if (!ofSource) {
+        r = copyRange(s, &d, 0, 0, kToEof, copy);
+      } else if (o.hash) {
+        r = copyRange(d, nullptr, 0, 0, kToEof, copy);  // the clone's own bytes, for its digest
+        r.sharedBytes = r.dataBytes;
+      } else {
+        r.bytes = r.dataBytes = r.sharedBytes = d.stat().size;  // nothing to read
+      }
     } catch (const SysError& e) {
       if (e.err != ENODATA) throw;  // the file shrank while read: a change like any other
       r.bytes = 0;

@@ -31,8 +31,10 @@ struct BatchOptions {
   // With a job's layout: keep its OST indices (else Lustre places the stripes afresh).
   bool keepOsts = false;
   // Where the file system clones files (reflinks), a copy is a clone: of its source when that is
-  // on the same file system (as cp --reflink=auto), else of the job's base (see FileJob).
+  // on the same file system and cloneSource is set (as cp --reflink=auto), else of the job's
+  // base (see FileJob).
   bool reflink = true;
+  bool cloneSource = true;
 };
 
 struct FileOutcome {

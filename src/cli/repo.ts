@@ -80,7 +80,7 @@ export function repoCommands(program: Command): void {
     .option('--verify', 're-read what was written from the device and compare')
     .option(
       '--no-reflink',
-      'write every copy in full: no reflink clones of the source or of the parent snapshot (XFS, Btrfs, ZFS)',
+      'write every changed file in full: no reflink clones of the parent snapshot (XFS, Btrfs, ZFS)',
     )
     .option('--threads <n>', 'worker threads', int)
     .option('--break-lock', 'take over a stale lock left by a process that no longer runs');
@@ -120,7 +120,7 @@ export function repoCommands(program: Command): void {
             process.stderr.write(
               `snapshot ${s.id} of ${s.source}${r.resumed ? ' (resumed)' : ''}: ${st.files} files, ${st.dirs} dirs, ${st.others} other; ` +
                 `${st.copiedFiles} new or changed (${st.copiedBytes} bytes` +
-                `${st.sharedBytes ? `, ${st.sharedBytes} of them shared with the parent` : ''}), ${st.unchangedFiles} unchanged` +
+                `${st.sharedBytes ? `, ${st.sharedBytes} of them shared with the parent's copies` : ''}), ${st.unchangedFiles} unchanged` +
                 `${st.failed ? `, ${st.failed} FAILED (not in the snapshot)` : ''}\n`,
             );
           }
@@ -178,6 +178,7 @@ export function repoCommands(program: Command): void {
       (p: string, all: string[] = []) => [...all, p],
     )
     .option('-n, --dry-run', 'list what would be restored; write nothing')
+    .option('--no-reflink', "write every file in full, even on the repository's own file system (no reflink clones)")
     .option('--threads <n>', 'worker threads', int)
     .action((ref: string, target: string, opts) =>
       guarded(async () => {
@@ -186,6 +187,7 @@ export function repoCommands(program: Command): void {
           const r = await restore(repoOf(opts, loadConfig(opts.config)), ref, target, {
             paths: opts.path,
             dryRun: opts.dryRun,
+            reflink: opts.reflink,
             threads: opts.threads,
             signal: run.signal,
             onError: printFailure(opts),

@@ -33,7 +33,8 @@ export class ChunkJournal {
    * Opens the journal of a large file: resumes it when it matches this source version and the
    * temporary file still exists; otherwise calls `create` to make the temporary file afresh
    * (it says whether it made a clone) and only then starts the journal, so a journal always
-   * describes a temporary file that exists.
+   * describes a temporary file that exists. A clone's journal is resumed only if `clones`
+   * allows it.
    */
   static open(
     file: Buffer,
@@ -42,6 +43,7 @@ export class ChunkJournal {
     cut: string,
     durable: boolean,
     create: () => boolean,
+    clones = true,
   ): ChunkJournal {
     const header = (cloned: boolean): string =>
       JSON.stringify({
@@ -55,7 +57,7 @@ export class ChunkJournal {
     const done = new Map<number, string>();
     if (tmpExists && existsSync(file)) {
       const [first, ...rest] = readFileSync(file, 'utf8').split('\n');
-      const cloned = first === header(true);
+      const cloned = clones && first === header(true);
       if (cloned || first === header(false)) {
         // Only whole lines count: a line cut by a crash is ignored, and its chunk copied again.
         for (const line of rest.slice(0, -1)) {

@@ -77,6 +77,11 @@ export interface CopyOptions {
    * true; elsewhere it does nothing.
    */
   reflink?: boolean;
+  /**
+   * With reflink: whether a source on the same file system is cloned (default true). A backup
+   * turns it off: a clone shares its source's blocks, and so its media.
+   */
+  cloneSource?: boolean;
 }
 
 export interface SyncOptions extends CopyOptions {
@@ -254,6 +259,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     cancel,
     budget: throttle?.budget,
     reflink: o.reflink !== false,
+    cloneSource: o.cloneSource !== false,
   };
 
   // Large files: their units share one temporary file, committed when the last unit is in.
@@ -340,8 +346,11 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
       const clone = !isSparse(e) && o.reflink !== false;
       const base = clone ? baseOf(e) : undefined;
       return withFile(tmp, C.O_WRONLY | C.O_CREAT | C.O_TRUNC, (f) => {
-        const cloned = (clone && f.cloneFrom(src.path(e.path))) || (base !== undefined && f.cloneFrom(base));
-        f.truncate(e.size);
+        const cloned =
+          (clone && o.cloneSource !== false && f.cloneFrom(src.path(e.path))) ||
+          (base !== undefined && f.cloneFrom(base));
+        // Not a clone already of the right size: a truncate zeroes its last block's tail, unsharing it.
+        if (!cloned || f.stat().size !== e.size) f.truncate(e.size);
         return cloned;
       });
     };
@@ -352,6 +361,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
       `${cut}/${plan.chunkSize}`,
       fsync !== 'none',
       create,
+      o.reflink !== false, // a clone left by an earlier run is not resumed without reflinks: made afresh
     );
     // A sparse file's chunks that fall wholly in holes need no worker: the sized temporary file
     // already has those holes (a 10 TiB image with 1 GiB of data is 16 chunks, not 163,840).

@@ -73,7 +73,7 @@ export interface BackupOptions {
   threads?: number;
   /** Re-read what was written from the device and compare. */
   verify?: boolean;
-  /** Changed files start as reflink clones of the parent's copy where the target can (see SyncOptions.reflink). */
+  /** Changed files start as reflink clones of the parent's copy where the target can (see CopyOptions.reflink). */
   reflink?: boolean;
   breakLock?: boolean;
   signal?: AbortSignal;
@@ -193,6 +193,8 @@ async function run(repo: Repository, source: string, o: BackupOptions): Promise<
     threads: o.threads,
     verify: o.verify,
     reflink: o.reflink,
+    // A snapshot sharing its source's blocks would share its media too: not a backup.
+    cloneSource: false,
     signal: o.signal,
     // Returns, for a file, the detector's verdict: unchanged since the parent (then linked).
     onEntry: (e) => {

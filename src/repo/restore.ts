@@ -20,6 +20,8 @@ export interface RestoreOptions {
   paths?: string[];
   dryRun?: boolean;
   threads?: number;
+  /** On the repository's own file system, restored files are reflink clones of the snapshot's (default true). */
+  reflink?: boolean;
   signal?: AbortSignal;
   onProgress?: (p: CopySummary) => void;
   onError?: (f: CopyFailure) => void;
@@ -104,6 +106,7 @@ export async function restore(
     checksum: true,
     dryRun: o.dryRun,
     threads: o.threads,
+    reflink: o.reflink,
     signal: o.signal,
   });
   handle.on('file', (r: FileResult) => {

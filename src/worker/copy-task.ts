@@ -22,8 +22,9 @@ export interface TaskOptions {
   cancel?: Int32Array;
   /** Shared bandwidth budget (BigInt64Array over a SharedArrayBuffer), refilled by the engine. */
   budget?: BigInt64Array;
-  /** Copies may be reflink clones (see CopyOptions.reflink). */
+  /** Copies may be reflink clones (see CopyOptions.reflink), of their source too with cloneSource. */
   reflink: boolean;
+  cloneSource: boolean;
 }
 
 export interface BatchTask extends TaskOptions {
@@ -101,8 +102,8 @@ export interface TaskResult {
 
 /** The options of native copyFiles and linkFiles, out of a task. */
 function filesOptions(t: TaskOptions & { keepOsts?: boolean }) {
-  const { fsync, hash, verify, checksum, checkExisting, cancel, budget, keepOsts, reflink } = t;
-  return { fsync, hash, verify, checksum, checkExisting, cancel, budget, keepOsts, reflink };
+  const { fsync, hash, verify, checksum, checkExisting, cancel, budget, keepOsts, reflink, cloneSource } = t;
+  return { fsync, hash, verify, checksum, checkExisting, cancel, budget, keepOsts, reflink, cloneSource };
 }
 
 /** Small files: the whole batch in one native call (see native copyFiles). */
