@@ -214,6 +214,13 @@ t.test('on one file system, a copy is a clone of its source, and a restore of it
   poke(path.join(src, 'grow.log'), 0, Buffer.from('rewritten'));
   t.same(contents(path.join(dir, 'copy')), copied, 'a later write to the source does not reach the copy');
 
+  // With --verify the digest is the source's, and the clone re-read from the device must match it.
+  const checked = sync('--verify', src, path.join(dir, 'checked'));
+  t.equal(checked.status, 0, checked.stderr);
+  t.equal(checked.summary.verified, checked.summary.files, 'every clone verified against its source');
+  t.ok(checked.summary.sharedBytes > 0);
+  t.same(contents(path.join(dir, 'checked')), contents(src));
+
   const full = sync('--no-reflink', src, path.join(dir, 'plain'));
   t.equal(full.summary.sharedBytes, 0, '--no-reflink writes every byte');
   t.equal(sharedBytesOf(path.join(dir, 'plain', 'same.bin')), 0);

@@ -205,7 +205,9 @@ bool writeOne(const BatchOptions& o, const FileJob& job, FileOutcome& out, Pendi
       if (!ofSource) {
         r = copyRange(s, &d, 0, 0, kToEof, copy);
       } else if (o.hash) {
-        r = copyRange(d, nullptr, 0, 0, kToEof, copy);  // the clone's own bytes, for its digest
+        // The digest of the clone's own bytes; with verify, of the source's, so that the
+        // re-read of the clone from the device proves the clone equals its source.
+        r = copyRange(o.verify ? s : d, nullptr, 0, 0, kToEof, copy);
         r.sharedBytes = r.dataBytes;
       } else {
         r.bytes = r.dataBytes = r.sharedBytes = d.stat().size;  // nothing to read
