@@ -159,7 +159,7 @@ export interface FileOutcome {
   status: 'copied' | 'skipped' | 'linked' | 'failed';
   bytes: number;
   dataBytes: number;
-  /** Of a copy made from a clone of its base: bytes left shared with it, not written. */
+  /** Of a copy made as a clone (of its source or of its base): bytes left shared, not written. */
   sharedBytes?: number;
   digest?: string;
   verified: boolean;

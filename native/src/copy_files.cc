@@ -87,14 +87,6 @@ struct At {
   std::string path() const { return dir == AT_FDCWD ? name : "/proc/self/fd/" + std::to_string(dir) + "/" + name; }
 };
 
-// lstat of a file, or false when there is none to stat.
-bool statAt(At f, FileStat& st) {
-  struct statx s;
-  if (statx(f.dir, f.name.c_str(), AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &s) != 0) return false;
-  st = fromStatx(s);
-  return true;
-}
-
 // Whether a clone was made; notes a file system that never will in `refused`.
 bool cloned(File::Clone c, bool& refused) {
   if (c == File::Clone::Unsupported) refused = true;
@@ -115,7 +107,7 @@ std::string digestOf(const std::string& path) {
 // run finished it), or with checksum, same size and contents.
 bool alreadyThere(const BatchOptions& o, At src, At dst, const FileStat& st) {
   FileStat d;
-  if (!statAt(dst, d) || !S_ISREG(d.mode) || d.size != st.size) return false;
+  if (!lstatAt(dst.dir, dst.name, d) || !S_ISREG(d.mode) || d.size != st.size) return false;
   if (!o.checksum) return d.mtimeSec == st.mtimeSec && d.mtimeNsec == st.mtimeNsec;
   try {
     return digestOf(src.path()) == digestOf(dst.path());
@@ -127,7 +119,7 @@ bool alreadyThere(const BatchOptions& o, At src, At dst, const FileStat& st) {
 // A file of the previous copy that can stand for this one: same size, mtime, mode (and owner).
 bool unchangedIn(const BatchOptions& o, At prev, const FileStat& st) {
   FileStat p;
-  return statAt(prev, p) && S_ISREG(p.mode) && p.size == st.size && p.mtimeSec == st.mtimeSec &&
+  return lstatAt(prev.dir, prev.name, p) && S_ISREG(p.mode) && p.size == st.size && p.mtimeSec == st.mtimeSec &&
          p.mtimeNsec == st.mtimeNsec && p.mode == st.mode &&
          (!o.metadata.owner || (p.uid == st.uid && p.gid == st.gid));
 }
@@ -157,12 +149,12 @@ bool skippedOrLinked(const BatchOptions& o, At src, const FileStat& now, At dst,
   return true;
 }
 
-// Writes one file where it waits for its name; returns false when it was skipped or linked.
 // What the file systems of a batch were found unable to do, so the rest of the batch need not try.
 struct Refusals {
   bool tmpfile = false, sourceClone = false, baseClone = false;
 };
 
+// Writes one file where it waits for its name; returns false when it was skipped or linked.
 bool writeOne(const BatchOptions& o, const FileJob& job, FileOutcome& out, Pending& p, Refusals& refused) {
   const std::string& src = job.src;
   p.dst = job.dst;
@@ -170,7 +162,7 @@ bool writeOne(const BatchOptions& o, const FileJob& job, FileOutcome& out, Pendi
   At prev{AT_FDCWD, job.prev};
   // A file that is no longer regular (or not there) goes on to the open below, which says why.
   FileStat now;
-  if ((o.checkExisting || !job.prev.empty()) && statAt({AT_FDCWD, src}, now) && S_ISREG(now.mode) &&
+  if ((o.checkExisting || !job.prev.empty()) && lstatAt(AT_FDCWD, src, now) && S_ISREG(now.mode) &&
       skippedOrLinked(o, {AT_FDCWD, src}, now, {AT_FDCWD, p.dst}, job.prev.empty() ? nullptr : &prev, p.dst, out))
     return false;
   for (int attempt = 1;; attempt++) {

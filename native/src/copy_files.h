@@ -40,7 +40,7 @@ struct BatchOptions {
 struct FileOutcome {
   enum Status { Copied, Skipped, Linked, Unlinked, Failed } status = Failed;
   uint64_t bytes = 0, dataBytes = 0;
-  uint64_t sharedBytes = 0;  // of a copy made from a clone of its base: bytes left shared with it
+  uint64_t sharedBytes = 0;  // of a copy made as a clone (of its source or base): bytes left shared
   std::string digest;        // empty without hashing
   bool verified = false;
   // On failure: an errno name, or SOURCE_CHANGED / VERIFY_MISMATCH.

@@ -34,14 +34,25 @@ FileStat fromStatx(const struct statx& s) {
   return st;
 }
 
-static FileStat doStatx(int dirfd, const std::string& path, int flags, const std::string& errPath) {
+static bool statxInto(int dirfd, const std::string& path, int flags, FileStat& st) {
   struct statx s;
-  if (statx(dirfd, path.c_str(), flags, STATX_BASIC_STATS | STATX_BTIME, &s) != 0) throwErrno("statx", errPath);
-  return fromStatx(s);
+  if (statx(dirfd, path.c_str(), flags, STATX_BASIC_STATS | STATX_BTIME, &s) != 0) return false;
+  st = fromStatx(s);
+  return true;
+}
+
+static FileStat doStatx(int dirfd, const std::string& path, int flags, const std::string& errPath) {
+  FileStat st;
+  if (!statxInto(dirfd, path, flags, st)) throwErrno("statx", errPath);
+  return st;
 }
 
 FileStat statPath(const std::string& path, bool follow) {
   return doStatx(AT_FDCWD, path, follow ? 0 : AT_SYMLINK_NOFOLLOW, path);
+}
+
+bool lstatAt(int dirfd, const std::string& name, FileStat& st) {
+  return statxInto(dirfd, name, AT_SYMLINK_NOFOLLOW, st);
 }
 
 File::File(const std::string& path, const OpenOptions& o)

@@ -114,6 +114,9 @@ class File {
 };
 
 FileStat statPath(const std::string& path, bool follow);
+// lstat of name relative to an open directory (AT_FDCWD: name is a whole path), or false when
+// there is nothing to stat there: for callers to whom a missing file is an answer, not an error.
+bool lstatAt(int dirfd, const std::string& name, FileStat& st);
 // The kernel's statx record as a FileStat.
 FileStat fromStatx(const struct statx& s);
 

@@ -90,7 +90,7 @@ export interface CopiedFile {
   skipped?: boolean;
   /** Hard-linked from the previous copy (linkDest), not copied. */
   linked?: boolean;
-  /** Bytes left shared with the file's base (a reflink clone), not written. */
+  /** Bytes left shared with the file's source or base (a reflink clone), not written. */
   sharedBytes?: number;
   verified?: boolean;
 }
