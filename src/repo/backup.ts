@@ -422,7 +422,9 @@ const omittable = (e: Entry) => e.type !== 'file' || e.nlink === 1;
  */
 function sameAsRecorded(e: Entry, r: ManifestRecord, path64: string): boolean {
   const prefix = statPrefix(e, path64);
-  if (prefix !== undefined && r.line.startsWith(prefix)) return true;
+  // Compared as a slice: startsWith walks a prefix built by concatenation (a rope) one character
+  // at a time, several times slower than flattening it once for ===, at 10^5 entries a snapshot.
+  if (prefix !== undefined && r.line.slice(0, prefix.length) === prefix) return true;
   const p = r.entry; // an entry that changed, or a line not in the writer's field order
   return (
     p.type === e.type &&
