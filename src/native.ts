@@ -327,6 +327,12 @@ export interface Addon {
   readlink(path: PathLike): Buffer;
   symlink(target: PathLike, path: PathLike): void;
   link(existingPath: PathLike, newPath: PathLike): void;
+  /**
+   * mkdir of each path in order (parents before children) on libuv's pool. A directory already
+   * there is kept; anything else in its place (a file, a planted symlink) is replaced, never
+   * followed. The failed ones, by index; the others are made.
+   */
+  makeDirsAsync(paths: Uint8Array, mode: number): Promise<{ index: number; error: NativeError }[]>;
   makedev(major: number, minor: number): number;
   /**
    * Lists a directory and lstat's every entry (statx relative to the directory's fd, so at any

@@ -3,7 +3,7 @@
 // right, or absent; a rerun finishes the job.
 import t from 'tap';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { copy } from '../src/engine/copy.js';
@@ -118,6 +118,39 @@ t.test(
       t.ok(readFileSync(`${dir}/dst/${name}`).equals(readFileSync(`${dir}/src/${name}`)), `${name} is complete`);
     }
     execFileSync('mount', ['-o', 'remount,size=64m', `${dir}/dst`]);
+    const again = spawnSync(process.execPath, [bin, 'copy', `${dir}/src`, `${dir}/dst`], { encoding: 'utf8' });
+    t.equal(again.status, 0, again.stderr);
+    t.same(describeTree(`${dir}/dst`), describeTree(`${dir}/src`));
+  },
+);
+
+t.test(
+  'out of inodes: each directory not made is named once, the rest is copied, a rerun finishes',
+  { skip: !isRoot && 'needs root to mount a small tmpfs' },
+  async (t) => {
+    const dir = diskDir(t);
+    for (let d = 0; d < 8; d++) {
+      mkdirSync(`${dir}/src/d${d}/sub`, { recursive: true });
+      writeFileSync(`${dir}/src/d${d}/f`, `file ${d}`);
+      symlinkSync(`../f`, `${dir}/src/d${d}/sub/link`);
+    }
+    mkdirSync(`${dir}/dst`);
+    // Room for the root and a few entries: later directories fail with ENOSPC.
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'nr_inodes=8', 'tmpfs', `${dir}/dst`]);
+    t.teardown(() => execFileSync('umount', [`${dir}/dst`]));
+    const r = spawnSync(process.execPath, [bin, 'copy', `${dir}/src`, `${dir}/dst`], { encoding: 'utf8' });
+    t.equal(r.status, 1, 'exit 1: some entries failed');
+    const failedDirs = [...r.stderr.matchAll(/ENOSPC: No space left on device, mkdir '.*\/dst\/(d\d(?:\/sub)?)'/g)].map(
+      (m) => m[1],
+    );
+    t.ok(failedDirs.length > 0, `names the directories not made: ${failedDirs.join(', ')}`);
+    t.equal(new Set(failedDirs).size, failedDirs.length, 'each once');
+    for (const d of failedDirs) t.notOk(existsSync(`${dir}/dst/${d}`), `${d} is not there`);
+    // What was made is right.
+    for (let d = 0; d < 8; d++) {
+      if (existsSync(`${dir}/dst/d${d}/f`)) t.equal(readFileSync(`${dir}/dst/d${d}/f`, 'utf8'), `file ${d}`);
+    }
+    execFileSync('mount', ['-o', 'remount,nr_inodes=1000', `${dir}/dst`]);
     const again = spawnSync(process.execPath, [bin, 'copy', `${dir}/src`, `${dir}/dst`], { encoding: 'utf8' });
     t.equal(again.status, 0, again.stderr);
     t.same(describeTree(`${dir}/dst`), describeTree(`${dir}/src`));

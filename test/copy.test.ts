@@ -7,6 +7,7 @@ import {
   linkSync,
   mkdirSync,
   openSync,
+  readdirSync,
   symlinkSync,
   writeFileSync,
   writeSync,
@@ -92,6 +93,22 @@ t.test('a rerun over a finished copy copies nothing again', async (t) => {
   t.ok(again.skipped >= 8, `skipped ${again.skipped}`);
   t.equal(again.links, 0, 'hard links made by the first run are left as they are');
   t.same(describeTree(`${dir}/dst`, { dirTimes: true }), describeTree(`${dir}/src`, { dirTimes: true }));
+});
+
+t.test('what stands where a directory goes (a file, a planted symlink) is replaced, never followed', async (t) => {
+  const dir = diskDir(t);
+  for (const d of ['a', 'b', 'b/c']) {
+    mkdirSync(`${dir}/src/${d}`, { recursive: true });
+    writeFileSync(`${dir}/src/${d}/f`, `in ${d}`);
+  }
+  mkdirSync(`${dir}/dst`);
+  mkdirSync(`${dir}/elsewhere`);
+  writeFileSync(`${dir}/dst/a`, 'a file in the way');
+  symlinkSync(`${dir}/elsewhere`, `${dir}/dst/b`);
+  const r = await copy(`${dir}/src`, `${dir}/dst`).done;
+  t.same(r.failures, []);
+  t.same(describeTree(`${dir}/dst`), describeTree(`${dir}/src`));
+  t.same(readdirSync(`${dir}/elsewhere`), [], 'nothing written through the symlink');
 });
 
 t.test(

@@ -624,6 +624,37 @@ Napi::Value Link(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// makeDirsAsync(paths: PathList, mode) -> Promise<[{ index, error }]>: sm::makeDir on each, in
+// order (parents first), on the libuv pool; a failure is reported and the rest are still made.
+Napi::Value MakeDirsAsync(const Napi::CallbackInfo& info) {
+  using Failures = std::vector<std::pair<size_t, sm::SysError>>;
+  std::vector<std::string> paths = pathListArg(info[0], "paths");
+  mode_t mode = info[1].As<Napi::Number>().Uint32Value();
+  return Job<Failures>::run(
+      info.Env(),
+      [paths = std::move(paths), mode] {
+        Failures failures;
+        for (size_t i = 0; i < paths.size(); i++) {
+          try {
+            sm::makeDir(paths[i], mode);
+          } catch (const sm::SysError& e) {
+            failures.emplace_back(i, e);
+          }
+        }
+        return failures;
+      },
+      [](Napi::Env env, Failures& failures) -> Napi::Value {
+        Napi::Array out = Napi::Array::New(env, failures.size());
+        for (size_t k = 0; k < failures.size(); k++) {
+          Napi::Object f = Napi::Object::New(env);
+          f.Set("index", Napi::Number::New(env, static_cast<double>(failures[k].first)));
+          f.Set("error", toJsError(env, failures[k].second).Value());
+          out[k] = f;
+        }
+        return out;
+      });
+}
+
 Napi::Value MakeDev(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(makedev(info[0].As<Napi::Number>().Uint32Value(),
                                                                    info[1].As<Napi::Number>().Uint32Value())));
@@ -658,6 +689,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("readlink", Napi::Function::New<Readlink>(env));
   exports.Set("symlink", Napi::Function::New<Symlink>(env));
   exports.Set("link", Napi::Function::New<Link>(env));
+  exports.Set("makeDirsAsync", Napi::Function::New<MakeDirsAsync>(env));
   exports.Set("makedev", Napi::Function::New<MakeDev>(env));
   registerScan(env, exports);
   registerLustre(env, exports);

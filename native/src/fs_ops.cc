@@ -87,4 +87,14 @@ void link(const std::string& existing, const std::string& path) {
   if (::link(existing.c_str(), path.c_str()) != 0) throwErrno("link", path);
 }
 
+void makeDir(const std::string& path, mode_t mode) {
+  if (::mkdir(path.c_str(), mode) == 0) return;
+  if (errno != EEXIST) throwErrno("mkdir", path);
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) throwErrno("lstat", path);
+  if (S_ISDIR(st.st_mode)) return;
+  if (::unlink(path.c_str()) != 0) throwErrno("unlink", path);
+  if (::mkdir(path.c_str(), mode) != 0) throwErrno("mkdir", path);
+}
+
 }  // namespace sm

@@ -27,5 +27,8 @@ void mkfifo(const std::string& path, mode_t mode);
 std::string readlink(const std::string& path);
 void symlink(const std::string& target, const std::string& path);
 void link(const std::string& existing, const std::string& path);
+// mkdir, keeping a directory already there and replacing anything else (a file, or a symlink
+// planted to lead writes elsewhere): never followed.
+void makeDir(const std::string& path, mode_t mode);
 
 }  // namespace sm

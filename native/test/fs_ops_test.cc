@@ -177,6 +177,32 @@ TEST(fs_hard_links) {
   }
 }
 
+TEST(fs_make_dir_keeps_a_directory_and_replaces_anything_else) {
+  for (const char* base : t::kBases) {
+    t::TempDir dir(base);
+    Umask um(0);
+    std::string fresh = dir / "new\xfe", kept = dir / "kept", file = dir / "file", link = dir / "link",
+                elsewhere = dir / "elsewhere";
+    sm::makeDir(fresh, 0700);
+    CHECK_EQ(sm::statPath(fresh, false).mode, static_cast<uint32_t>(S_IFDIR | 0700));
+    sm::makeDir(kept, 0755);
+    t::writeFile(kept + "/inside", "x");
+    sm::makeDir(kept, 0700);  // already a directory: kept, contents and mode too
+    CHECK_EQ(t::readFile(kept + "/inside"), std::string("x"));
+    CHECK_EQ(sm::statPath(kept, false).mode, static_cast<uint32_t>(S_IFDIR | 0755));
+    t::writeFile(file, "in the way");
+    sm::makeDir(file, 0700);
+    CHECK(S_ISDIR(sm::statPath(file, false).mode));
+    sm::makeDir(elsewhere, 0700);
+    sm::symlink(elsewhere, link);  // planted: the directory must not be made through it
+    sm::makeDir(link, 0700);
+    CHECK(S_ISDIR(sm::statPath(link, false).mode));
+    CHECK(S_ISDIR(sm::statPath(elsewhere, false).mode));
+    auto e = CHECK_SYSERROR(sm::makeDir(dir / "missing/child", 0700), ENOENT, "mkdir");
+    if (e) CHECK_EQ(e->path, dir / "missing/child");
+  }
+}
+
 TEST(fs_special_files_and_modes) {
   Umask um(022);
   t::TempDir dir("/var/tmp");

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { native, fsConstants as C } from '../native.js';
 import type { NativeFile } from '../native.js';
-import { entryType, isSparse, sameVersion, type Entry } from '../model/entry.js';
+import { isSparse, sameVersion, type Entry } from '../model/entry.js';
 import { scan } from '../scan/index.js';
 import type { ScanError } from '../scan/index.js';
 import { planUnitsAsync, resolvePlanOptions } from '../plan/index.js';
@@ -28,6 +28,7 @@ import { Throttle } from './throttle.js';
 import { deleteExtraneous } from './delete.js';
 import { DestinationIndex } from './destination.js';
 import { ReverseSpool } from './reverse-spool.js';
+import { DirectoryMaker } from './directory-maker.js';
 import { toErrorRecord, displayPath, sourceChanged } from '../errors.js';
 import type { ErrorRecord } from '../errors.js';
 import { LINKED, LINK_LEFT, LINK_SKIPPED } from '../worker/copy-task.js';
@@ -453,7 +454,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     perOst
       ? { maxRunning: threads, maxPerStream: o.maxStreams ?? 2, maxQueued: Math.max(threads * 4, 256) }
       : { maxRunning: threads, maxPerStream: o.maxStreams ?? Math.max(2, threads), maxQueued: threads * 4 },
-    (unit) => workers().run(toTask(unit)) as Promise<TaskResult>,
+    (unit) => dirMaker.ready().then(() => workers().run(toTask(unit)) as Promise<TaskResult>),
     (unit, result, error) => {
       const paths = unit.kind === 'batch' ? unit.files.map((f) => f.path) : [unit.entry.path];
       const results = result ?? {
@@ -584,21 +585,19 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
   };
 
   /**
-   * Makes a directory of the copy (its mode is set at commit). Parents come first in scan order,
-   * so one mkdir does it; only what a rerun finds there costs more. Whatever stands in a
-   * directory's place (a file, or a symlink planted to lead writes elsewhere) is replaced, never
-   * followed; the root is the caller's to choose.
+   * The copy's directories (their modes are set at commit), made in scan order, parents first.
+   * Whatever stands in a directory's place (a file, or a symlink planted to lead writes
+   * elsewhere) is replaced, never followed; the root is the caller's to choose. A failed one is
+   * reported, and the copy goes on without it.
    */
-  const makeDir = (rel: Buffer, to: Buffer) => {
-    if (rel.length === 0) return void mkdirSync(to, { recursive: true, mode: 0o700 });
-    try {
-      mkdirSync(to, { mode: 0o700 });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      if (entryType(native.stat(to).mode) === 'dir') return;
-      rmSync(to, { force: true });
-      mkdirSync(to, { mode: 0o700 });
-    }
+  const dirMaker = new DirectoryMaker<Entry>(0o700, (e, err) => {
+    failedPaths.add(key(e.path));
+    s.dirs--;
+    fail(e.path, toErrorRecord(err, displayPath(joinPath(dstRoot, e.path))), e);
+  });
+  const makeDir = (e: Entry) => {
+    if (e.path.length === 0) mkdirSync(dstRoot, { recursive: true, mode: 0o700 });
+    else dirMaker.add(e, dst.path(e.path));
   };
 
   const sameInode = (a: Buffer, b: Buffer) => {
@@ -645,7 +644,9 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     const transferList = [task.directories, task.names, task.sizes, task.mtimesNs, task.owners].map(
       (a) => a.buffer as ArrayBuffer,
     );
-    const p = (workers().run(task, { transferList }) as Promise<LinkResult>)
+    const p = dirMaker
+      .ready()
+      .then(() => workers().run(task, { transferList }) as Promise<LinkResult>)
       .then(
         (r) => {
           if (r.statuses.length !== entries.length) throw new Error('link batch answered out of step');
@@ -738,20 +739,18 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
       // Not every verdict is awaited below (a later name of a hard link is linked to its first):
       // one left alone must not become an unhandled rejection; awaiting still sees its error.
       if (verdict instanceof Promise) verdict.catch(() => {});
-      // Full paths only for what is made here: most entries are files handed to the planner.
-      const isFile = e.type === 'file';
-      const from = isFile ? srcRoot : src.path(e.path);
-      const to = isFile ? dstRoot : dst.path(e.path);
       try {
         switch (e.type) {
           case 'dir':
             if (o.dryRun) {
-              if (!existsSync(to)) change('mkdir', e.path);
+              if (!existsSync(dst.path(e.path))) change('mkdir', e.path);
               continue;
             }
-            makeDir(e.path, to);
-            dirs.push(e.path);
+            // A deep path is reached through descriptors on directories above it: those must exist.
+            if (e.path.length > 0 && !dst.isShort(e.path)) await dirMaker.ready();
+            makeDir(e);
             s.dirs++;
+            dirs.push(e.path);
             continue;
           case 'file': {
             if (e.nlink > 1) {
@@ -786,27 +785,32 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
               if (queued !== undefined) continue;
               // No previous copy to link from: copied.
             }
+            // A large file's temporary file is made now, in its directory.
+            if (e.size > plan.largeFileThreshold) await dirMaker.ready();
             if (forPlanner(e)) yield e;
             continue;
           }
           case 'symlink':
           case 'fifo':
           case 'char':
-          case 'block':
+          case 'block': {
             if (o.dryRun) {
-              if (!existsSync(to)) change('create', e.path);
+              if (!existsSync(dst.path(e.path))) change('create', e.path);
               continue;
             }
+            await dirMaker.ready();
+            const [from, to] = [src.path(e.path), dst.path(e.path)];
             rmSync(to, { force: true }); // left by an interrupted run
             if (e.type === 'symlink') native.symlink(native.readlink(from), to);
             else if (e.type === 'fifo') native.mkfifo(to, 0o600);
             else native.mknod(to, (e.mode & 0o170000) | 0o600, e.rdev);
-            break;
+            native.copyMetadata(from, to);
+            s.specials++;
+            continue;
+          }
           case 'socket':
             continue; // a socket is a live endpoint, not data: nothing to copy
         }
-        native.copyMetadata(from, to);
-        s.specials++;
       } catch (err) {
         failedPaths.add(key(e.path)); // later names of this inode must not be linked to it
         fail(e.path, toErrorRecord(err, displayPath(joinPath(srcRoot, e.path))), e);
@@ -843,12 +847,13 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
       }
       await scheduler.submit(unit);
     }
+    await dirMaker.ready(); // those with nothing copied into them too
     await scheduler.drain();
     if (laneFailure) throw laneFailure.error;
   } catch (err) {
     if (!o.signal?.aborted) {
       // What still runs uses the roots' anchors: it ends before they are closed.
-      await Promise.allSettled([...linking, scheduler.settle()]);
+      await Promise.allSettled([...linking, scheduler.settle(), dirMaker.ready()]);
       release();
       throw err;
     }
@@ -857,7 +862,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     throttle?.stop();
     await destination?.close();
     o.signal?.removeEventListener('abort', onAbort);
-    await Promise.allSettled(linking); // before the pool goes: their outcomes are recorded
+    await Promise.allSettled([...linking, dirMaker.ready()]); // before the pool goes: their outcomes are recorded
     await pool?.destroy();
     // Large files left unfinished (interrupted, or failed): their journals stay for a rerun.
     for (const c of chunked.values()) c.journal.close(false);
@@ -892,6 +897,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     }
     // Deepest first, so setting a directory's times is the last write into its parent.
     for (const d of dirs.drain()) {
+      if (failedPaths.has(key(d))) continue; // not made: reported
       try {
         native.copyMetadata(src.path(d), dst.path(d));
       } catch (err) {

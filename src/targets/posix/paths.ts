@@ -74,13 +74,13 @@ export class TreeRoot {
   }
 
   /** Whether path(rel) is root/rel itself: short enough for the kernel, no anchor needed. */
-  private fits(rel: Uint8Array): boolean {
+  isShort(rel: Uint8Array): boolean {
     return rel.byteLength > 0 && this.root.length + 1 + rel.byteLength < LIMIT;
   }
 
   /** Appends path(rel) to a list without building it apart when it is short (most are). */
   appendTo(list: PathList, rel: Uint8Array): void {
-    if (this.fits(rel)) list.add(this.root, SLASH, rel);
+    if (this.isShort(rel)) list.add(this.root, SLASH, rel);
     else list.add(this.path(rel));
   }
 
