@@ -209,6 +209,9 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
       execArgv: [],
       resourceLimits: { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 8 },
     }));
+  // A run with a previous copy to link from has work for them from its first files: they boot
+  // (tens of ms each, more from a cold cache) while the scan starts.
+  if (o.linkDest !== undefined && !o.dryRun) workers();
 
   const [srcLustre, dstLustre] = [lustreRoot(srcRoot), lustreRoot(dstRoot)];
   // A recorded layout says where bytes were, not where they are: only Lustre sources cut by stripes.
