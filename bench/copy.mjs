@@ -1,9 +1,12 @@
 #!/usr/bin/env node
-// npm run bench:copy -- [--scale 1] [--trials 1] [--only big|small|noop] [--dest DIR] [--timing durable|command]
+// npm run bench:copy -- [--scale 1] [--trials 1] [--only big|small|noop|hash] [--dest DIR] [--timing durable|command]
 // In one run, on the same data: `stripemover copy` against cp -a, rsync -a, tar | tar and (when
 // installed) rclone, on 8 large files and on many small ones, plus a no-op resync of the small
 // tree against rsync. Wall time and peak RSS (GNU time %M) per tool; medians and ratios as
-// Markdown tables, with the project's targets marked met or missed.
+// Markdown tables, with the project's targets marked met or missed. --only hash runs the big
+// copy with and without hashing, back to back in alternating order, --trials pairs of them: the
+// cost of hashing is small next to this disk's swings between runs, so it is taken as the median
+// of each pair's own ratio.
 import {
   closeSync,
   fsyncSync,
@@ -54,9 +57,9 @@ const scale = Number(opt.scale);
 const trials = Number(opt.trials);
 if (!(scale > 0 && scale <= 1)) throw new Error(`--scale must be in (0, 1], got ${opt.scale}`);
 if (!(Number.isInteger(trials) && trials >= 1)) throw new Error(`--trials must be a positive integer`);
-if (opt.only && !['big', 'small', 'noop'].includes(opt.only)) throw new Error(`--only big|small|noop`);
+if (opt.only && !['big', 'small', 'noop', 'hash'].includes(opt.only)) throw new Error(`--only big|small|noop|hash`);
 if (!['durable', 'command'].includes(opt.timing)) throw new Error(`--timing durable|command`);
-const want = (what) => !opt.only || opt.only === what;
+const want = (what) => !opt.only || opt.only === what || (opt.only === 'hash' && what === 'big');
 
 // ---- data sets -------------------------------------------------------------------------------
 
@@ -265,12 +268,8 @@ const bigBytes = BIG_FILES * bigFileSize;
 const smallBytes = small ? fileBytes(small) : 0;
 const dstOf = (set) => path.join(opt.dest, set);
 
-const bigTools = [
-  sm('stripemover --verify', '--verify'),
-  sm('stripemover (hash, no verify)'),
-  sm('stripemover --no-hash', '--no-hash'),
-  ...peers,
-];
+const hashing = [sm('stripemover (hash, no verify)'), sm('stripemover --no-hash', '--no-hash')];
+const bigTools = opt.only === 'hash' ? hashing : [sm('stripemover --verify', '--verify'), ...hashing, ...peers];
 const smallTools = [sm('stripemover --verify', '--verify'), ...peers];
 const rotate = (xs, i) => xs.map((_, j) => xs[(i + j) % xs.length]);
 
@@ -379,10 +378,21 @@ if (big) {
   const nh = secs('big:stripemover --no-hash');
   const cost = h && nh ? 1 - rate(h) / rate(nh) : null;
   target(
-    'big: cost of hashing ≤ 5% (1 − GB/s hashed ÷ GB/s `--no-hash`, neither verifying)',
+    'big: cost of hashing ≤ 5% (1 − GB/s hashed ÷ GB/s `--no-hash`, neither verifying), medians',
     cost == null ? null : `${(cost * 100).toFixed(1)}%`,
     cost <= 0.05,
   );
+  // Trial t's two runs, whatever their order, as a pair: both met the disk in about the same state.
+  const [hr, nhr] = hashing.map((tool) => results.get(`big:${tool.name}`)?.runs ?? []);
+  if (hr.length === trials && nhr.length === trials) {
+    const costs = hr.map((m, t) => 1 - nhr[t][opt.timing] / m[opt.timing]);
+    const paired = median(costs);
+    target(
+      `big: cost of hashing ≤ 5%, median of the ${trials} trials' own costs (${costs.map((c) => `${(c * 100).toFixed(1)}%`).join(', ')})`,
+      `${(paired * 100).toFixed(1)}%`,
+      paired <= 0.05,
+    );
+  }
 }
 if (small && want('small')) {
   const rate = (s) => smallCount / s;
