@@ -47,4 +47,21 @@ export type {
   LustreStatus,
 } from './native.js';
 export { createXxh64, hashFileJs } from './hash.js';
+// Backups: a snapshot repository on a POSIX/NAS target (docs/REPOSITORY.md).
+export { backup, statDetector, checksumDetector } from './repo/backup.js';
+export type { BackupOptions, BackupResult, ChangeDetector } from './repo/backup.js';
+export { restore } from './repo/restore.js';
+export type { RestoreOptions, RestoreResult } from './repo/restore.js';
+export { verify } from './repo/verify.js';
+export type { VerifyOptions, VerifyResult, Problem } from './repo/verify.js';
+export { prune } from './repo/prune.js';
+export type { PruneOptions, PruneResult } from './repo/prune.js';
+export type { RetentionPolicy } from './repo/retention.js';
+export { diffSnapshots, diffLive } from './repo/diff.js';
+export type { Difference } from './repo/diff.js';
+export { listSnapshots, snapshotEntries } from './repo/catalog.js';
+export type { SnapshotRecord, SnapshotStats } from './repo/repository.js';
+export type { ManifestEntry } from './repo/manifest.js';
+export { loadConfig } from './repo/config.js';
+export type { BackupConfig, BackupJob, ConfigFile, TierConfig } from './repo/config.js';
 export type { Hasher } from './hash.js';

@@ -1,8 +1,21 @@
-// The embeddable API: `import { copy, sync } from 'stripemover'`, progress events, AbortSignal.
+// The embeddable API, from the package's entry: `import { copy, sync, backup, ... } from
+// 'stripemover'`; progress events, AbortSignal; the repository calls end to end.
 import t from 'tap';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { copy, sync, Filter } from '../src/index.js';
-import type { Progress } from '../src/index.js';
+import { execFileSync } from 'node:child_process';
+import { appendFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copy,
+  sync,
+  Filter,
+  backup,
+  listSnapshots,
+  snapshotEntries,
+  diffSnapshots,
+  restore,
+  verify,
+  prune,
+} from '../src/index.js';
+import type { Progress, Difference } from '../src/index.js';
 import { diskDir, pseudoRandom } from './helpers/fixtures.js';
 import { describeTree } from './helpers/tree.js';
 
@@ -53,4 +66,65 @@ t.test('an AbortSignal stops a run, which reports interrupted; a rerun completes
   t.equal(second.interrupted, false);
   t.equal(second.files + second.skipped, 800);
   t.same(describeTree(`${dir}/dst`, { dirTimes: true }), describeTree(`${dir}/src`, { dirTimes: true }));
+});
+
+t.test('the repository calls: backup twice, list, ls, diff, restore, verify, prune', async (t) => {
+  const dir = diskDir(t);
+  const src = `${dir}/src`;
+  const repo = `${dir}/repo`;
+  tree(src, 40);
+  const first = await backup(repo, src, { tags: ['lib'] });
+  t.ok(first.snapshot, 'a snapshot');
+  t.same(first.failures, []);
+  execFileSync('cp', ['-a', src, `${dir}/as-first`]); // the tree as the first snapshot saw it
+  appendFileSync(`${src}/d0/f0`, 'grown');
+  rmSync(`${src}/d1/f1`);
+  writeFileSync(`${src}/d2/new`, 'new file');
+  const second = await backup(repo, src);
+  t.equal(second.snapshot?.parent, first.snapshot!.id, 'incremental: its parent is the first');
+  t.equal(second.snapshot?.stats.unchangedFiles, 38, 'the other 38 files are unchanged');
+
+  const listed = listSnapshots(repo);
+  t.same(
+    listed.map((s) => s.id),
+    [first.snapshot!.id, second.snapshot!.id],
+  );
+  t.same(listed[0]!.tags, ['lib']);
+  const latest = [...snapshotEntries(repo, 'latest')];
+  t.equal(latest.length, 1 + 4 + 40, 'root, 4 directories, 40 files');
+  t.ok(
+    latest.some((e) => Buffer.from(e.path, 'base64').toString() === 'd2/new' && e.hash),
+    'ls has the new file, hashed',
+  );
+
+  const changes: Difference[] = [];
+  for await (const d of diffSnapshots(repo, first.snapshot!.id, second.snapshot!.id)) changes.push(d);
+  const named = (c: string) =>
+    changes
+      .filter((d) => d.change === c)
+      .map((d) => d.path.toString())
+      .sort();
+  t.same(named('added'), ['d2/new']);
+  t.same(named('removed'), ['d1/f1']);
+  t.ok(named('changed').includes('d0/f0'), `changed: ${named('changed').join(', ')}`);
+
+  const restored = await restore(repo, first.snapshot!.id, `${dir}/restored`);
+  t.same(restored.failures, []);
+  t.same(describeTree(`${dir}/restored`), describeTree(`${dir}/as-first`), 'the first snapshot, exactly');
+
+  const checked = await verify(repo, { readData: true });
+  t.same(checked.problems, []);
+  t.equal(checked.snapshots, 2);
+  t.equal(checked.filesRead, 42, 'each distinct file read once: the first 40, the grown one and the new one');
+
+  const pruned = prune(repo, { last: 1 });
+  t.same(
+    pruned.remove.map((s) => s.id),
+    [first.snapshot!.id],
+  );
+  t.same(
+    listSnapshots(repo).map((s) => s.id),
+    [second.snapshot!.id],
+  );
+  t.same((await verify(repo, { readData: true })).problems, [], 'still intact after the prune');
 });

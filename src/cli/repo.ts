@@ -6,8 +6,7 @@ import { restore } from '../repo/restore.js';
 import { verify } from '../repo/verify.js';
 import { prune } from '../repo/prune.js';
 import { diffSnapshots, diffLive } from '../repo/diff.js';
-import { Repository } from '../repo/repository.js';
-import { readManifest } from '../repo/manifest.js';
+import { listSnapshots, snapshotEntries } from '../repo/catalog.js';
 import { loadConfig, type BackupConfig } from '../repo/config.js';
 import type { RetentionPolicy } from '../repo/retention.js';
 import type { CopyFailure } from '../engine/copy.js';
@@ -136,7 +135,7 @@ export function repoCommands(program: Command): void {
     .description('list the snapshots of a repository')
     .action((opts: RepoOpts) =>
       guarded(async () => {
-        for (const s of Repository.open(repoOf(opts, loadConfig(opts.config))).snapshots()) {
+        for (const s of listSnapshots(repoOf(opts, loadConfig(opts.config)))) {
           if (opts.json) json(s);
           else {
             const tags = s.tags.length ? ` [${s.tags.join(',')}]` : '';
@@ -153,9 +152,7 @@ export function repoCommands(program: Command): void {
     .argument('<snapshot>', "snapshot id (or a unique part of it), or 'latest'")
     .action((ref: string, opts: RepoOpts) =>
       guarded(async () => {
-        const repo = Repository.open(repoOf(opts, loadConfig(opts.config)));
-        const snap = repo.resolve(ref);
-        for (const e of readManifest(repo.manifestDir(snap.id))) {
+        for (const e of snapshotEntries(repoOf(opts, loadConfig(opts.config)), ref)) {
           const p = Buffer.from(e.path, 'base64');
           if (opts.json) json(e);
           else
