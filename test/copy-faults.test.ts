@@ -158,6 +158,33 @@ t.test(
 );
 
 t.test(
+  'a listener that throws on a directory not made ends the run with its error, charged to no file',
+  { skip: !isRoot && 'needs root to mount a small tmpfs' },
+  async (t) => {
+    const dir = diskDir(t);
+    for (let d = 0; d < 8; d++) {
+      mkdirSync(`${dir}/src/d${d}`, { recursive: true });
+      writeFileSync(`${dir}/src/d${d}/f`, `file ${d}`);
+    }
+    mkdirSync(`${dir}/dst`);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'nr_inodes=4', 'tmpfs', `${dir}/dst`]);
+    t.teardown(() => execFileSync('umount', [`${dir}/dst`]));
+    const run = copy(`${dir}/src`, `${dir}/dst`);
+    const heard: string[] = [];
+    run.on('error-record', (r: { path: string; error: { message: string } }) => {
+      heard.push(r.error.message);
+      if (heard.length === 1) throw new Error('listener boom');
+    });
+    await t.rejects(run.done, { message: 'listener boom' });
+    t.match(heard[0], /ENOSPC.*mkdir/, 'the first record is a directory not made');
+    t.notOk(
+      heard.some((m) => m.includes('listener boom')),
+      `no entry charged with the listener's error: ${heard.join('; ')}`,
+    );
+  },
+);
+
+t.test(
   'a destination without O_TMPFILE (ramfs) gets named temporary files, renamed into place',
   { skip: !isRoot && 'needs root to mount ramfs' },
   async (t) => {

@@ -2,7 +2,7 @@
 // 'stripemover'`; progress events, AbortSignal; the repository calls end to end.
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import {
   copy,
   sync,
@@ -127,4 +127,41 @@ t.test('the repository calls: backup twice, list, ls, diff, restore, verify, pru
     [second.snapshot!.id],
   );
   t.same((await verify(repo, { readData: true })).problems, [], 'still intact after the prune');
+});
+
+t.test('an abort while copy batches run ends the run cleanly (workers are not killed mid-call)', async (t) => {
+  const dir = diskDir(t);
+  for (let i = 0; i < 600; i++) {
+    mkdirSync(`${dir}/src/d${i}/e`, { recursive: true });
+    for (let j = 0; j < 4; j++) writeFileSync(`${dir}/src/d${i}/f${j}`, 'x'.repeat(100 + j));
+    symlinkSync('../f0', `${dir}/src/d${i}/e/s`);
+  }
+  // Aborted early, while the scan still runs: the scan ends with an AbortError while units are
+  // in the workers. The pool used to be destroyed under them, and the process died.
+  const ac = new AbortController();
+  const run = copy(`${dir}/src`, `${dir}/dst`, { signal: ac.signal, threads: 4 });
+  let files = 0;
+  run.on('file', () => {
+    if (++files === 20) ac.abort();
+  });
+  const first = await run.done;
+  t.equal(first.interrupted, true);
+  t.same(first.failures, [], 'an interruption is not a failure');
+  const second = await copy(`${dir}/src`, `${dir}/dst`).done;
+  t.same(second.failures, []);
+  t.same(describeTree(`${dir}/dst`), describeTree(`${dir}/src`));
+});
+
+t.test('a run refused before it starts leaves no worker threads behind', async (t) => {
+  const dir = diskDir(t);
+  mkdirSync(`${dir}/src`);
+  mkdirSync(`${dir}/prev`);
+  const threads = () => readdirSync('/proc/self/task').length;
+  const before = threads();
+  // A chunk size below the minimum is refused after the engine has started its workers.
+  for (let i = 0; i < 3; i++) {
+    await t.rejects(sync(`${dir}/src`, `${dir}/dst`, { linkDest: `${dir}/prev`, chunkSize: 3, threads: 4 }).done);
+  }
+  await new Promise((r) => setTimeout(r, 200));
+  t.ok(threads() - before < 4, `threads: ${before} before, ${threads()} after`);
 });

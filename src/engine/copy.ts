@@ -209,9 +209,6 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
       execArgv: [],
       resourceLimits: { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 8 },
     }));
-  // A run with a previous copy to link from has work for them from its first files: they boot
-  // (tens of ms each, more from a cold cache) while the scan starts.
-  if (o.linkDest !== undefined && !o.dryRun) workers();
 
   const [srcLustre, dstLustre] = [lustreRoot(srcRoot), lustreRoot(dstRoot)];
   // A recorded layout says where bytes were, not where they are: only Lustre sources cut by stripes.
@@ -827,6 +824,10 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     s.scanDone = true;
   }
 
+  // A run with a previous copy to link from has work for them from its first files: they boot
+  // (tens of ms each, more from a cold cache) while the scan starts. Here, where the finally
+  // below is sure to stop them.
+  if (o.linkDest !== undefined && !o.dryRun) workers();
   try {
     const onError = (err: ScanError) =>
       fail(err.path, { code: err.code, errno: err.errno, syscall: err.syscall, message: err.message });
@@ -852,7 +853,8 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     }
     await dirMaker.ready(); // those with nothing copied into them too
     await scheduler.drain();
-    if (laneFailure) throw laneFailure.error;
+    const listenerFailure = laneFailure ?? dirMaker.failure;
+    if (listenerFailure) throw listenerFailure.error;
   } catch (err) {
     if (!o.signal?.aborted) {
       // What still runs uses the roots' anchors: it ends before they are closed.
@@ -865,7 +867,9 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     throttle?.stop();
     await destination?.close();
     o.signal?.removeEventListener('abort', onAbort);
-    await Promise.allSettled([...linking, dirMaker.ready()]); // before the pool goes: their outcomes are recorded
+    // Before the pool goes: what still runs in it ends (an abort stops copies between buffers)
+    // and its outcomes are recorded. A worker terminated inside a native call takes the process.
+    await Promise.allSettled([...linking, dirMaker.ready(), scheduler.settle()]);
     await pool?.destroy();
     // Large files left unfinished (interrupted, or failed): their journals stay for a rerun.
     for (const c of chunked.values()) c.journal.close(false);

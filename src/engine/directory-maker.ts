@@ -9,10 +9,10 @@ import { PathList } from '../targets/posix/paths.js';
 export class DirectoryMaker<T> {
   private queued: T[] = [];
   private paths = new PathList();
-  private running = false;
+  /** Batches started and not finished. */
+  private inFlight = 0;
   /** Settles once every batch started so far is done; never rejects. */
   private tail: Promise<void> = Promise.resolve();
-  /** What onFailed threw: ready() rejects with it. */
   private thrown: { error: unknown } | undefined;
 
   /** `onFailed` hears of each directory that could not be made (called before ready() settles). */
@@ -21,18 +21,22 @@ export class DirectoryMaker<T> {
     private readonly onFailed: (item: T, error: unknown) => void,
   ) {}
 
+  /** The first error onFailed threw (the others were still heard): for the caller to end its run with. */
+  get failure(): { error: unknown } | undefined {
+    return this.thrown;
+  }
+
   /** Queues `path` to be made (a usable path: its parents are made or queued before it). */
   add(item: T, path: Uint8Array): void {
     this.queued.push(item);
     this.paths.add(path);
-    if (!this.running) this.start();
+    if (this.inFlight === 0) this.start();
   }
 
-  /** Settles when every directory added so far is made, or has failed (rejects if onFailed threw). */
-  async ready(): Promise<void> {
+  /** Settles when every directory added so far is made, or has failed. Never rejects. */
+  ready(): Promise<void> {
     if (this.queued.length > 0) this.start();
-    await this.tail;
-    if (this.thrown) throw this.thrown.error;
+    return this.tail;
   }
 
   private start(): void {
@@ -40,17 +44,23 @@ export class DirectoryMaker<T> {
     const paths = this.paths.take();
     this.queued = [];
     this.paths = new PathList();
-    this.running = true;
+    this.inFlight++;
+    const failed = (item: T, error: unknown) => {
+      try {
+        this.onFailed(item, error);
+      } catch (err) {
+        this.thrown ??= { error: err };
+      }
+    };
     this.tail = this.tail
       .then(() => native.makeDirsAsync(paths, this.mode))
       .then(
-        (failures) => failures.forEach((f) => this.onFailed(items[f.index]!, f.error)),
-        (err: unknown) => items.forEach((item) => this.onFailed(item, err)),
+        (failures) => failures.forEach((f) => failed(items[f.index]!, f.error)),
+        (err: unknown) => items.forEach((item) => failed(item, err)),
       )
-      .catch((error: unknown) => void (this.thrown ??= { error }))
       .finally(() => {
-        this.running = false;
-        if (this.queued.length > 0) this.start();
+        // What queued while this ran forms the next batch (unless ready() already started it).
+        if (--this.inFlight === 0 && this.queued.length > 0) this.start();
       });
   }
 }
