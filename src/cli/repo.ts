@@ -1,13 +1,7 @@
 // The repository commands: backup, snapshots, ls, restore, verify, prune, diff. The repository
 // comes from --repo, else STRIPEMOVER_REPO, else the config file's `repository` (see config.ts).
 import type { Command } from 'commander';
-import { backup } from '../repo/backup.js';
-import { restore } from '../repo/restore.js';
-import { verify } from '../repo/verify.js';
-import { prune } from '../repo/prune.js';
-import { diffSnapshots, diffLive } from '../repo/diff.js';
-import { listSnapshots, snapshotEntries } from '../repo/catalog.js';
-import { loadConfig, type BackupConfig } from '../repo/config.js';
+import type { BackupConfig } from '../repo/config.js';
 import type { RetentionPolicy } from '../repo/retention.js';
 import type { CopyFailure } from '../engine/copy.js';
 import { filterOptions, int, count } from './options.js';
@@ -21,6 +15,9 @@ interface RepoOpts {
 }
 
 const json = (o: object) => process.stdout.write(JSON.stringify(o) + '\n');
+
+/** The library, loaded when a repository command runs: `copy`, `--help` and the rest start without it. */
+const repoLibrary = () => import('../index.js');
 
 /** Runs a command body; a repository error (locked, not found, damaged) is one line and exit 1. */
 async function guarded(body: () => Promise<number | void>): Promise<void> {
@@ -86,6 +83,7 @@ export function repoCommands(program: Command): void {
   const filterOf = filterOptions(b);
   b.action((source: string | undefined, opts) =>
     guarded(async () => {
+      const { backup, loadConfig } = await repoLibrary();
       const config = loadConfig(opts.config);
       const repo = repoOf(opts, config);
       const jobs = config.jobs(source, opts.tier);
@@ -135,6 +133,7 @@ export function repoCommands(program: Command): void {
     .description('list the snapshots of a repository')
     .action((opts: RepoOpts) =>
       guarded(async () => {
+        const { listSnapshots, loadConfig } = await repoLibrary();
         for (const s of listSnapshots(repoOf(opts, loadConfig(opts.config)))) {
           if (opts.json) json(s);
           else {
@@ -152,6 +151,7 @@ export function repoCommands(program: Command): void {
     .argument('<snapshot>', "snapshot id (or a unique part of it), or 'latest'")
     .action((ref: string, opts: RepoOpts) =>
       guarded(async () => {
+        const { snapshotEntries, loadConfig } = await repoLibrary();
         for (const e of snapshotEntries(repoOf(opts, loadConfig(opts.config)), ref)) {
           const p = Buffer.from(e.path, 'base64');
           if (opts.json) json(e);
@@ -179,6 +179,7 @@ export function repoCommands(program: Command): void {
     .option('--threads <n>', 'worker threads', int)
     .action((ref: string, target: string, opts) =>
       guarded(async () => {
+        const { restore, loadConfig } = await repoLibrary();
         const run = interruptible();
         try {
           const r = await restore(repoOf(opts, loadConfig(opts.config)), ref, target, {
@@ -210,6 +211,7 @@ export function repoCommands(program: Command): void {
     .option('--read-data-subset <n/m|p%>', 'read a deterministic part of the data: 1/7 .. 7/7 over a week, or 5%')
     .action((opts: RepoOpts & { readData?: boolean; readDataSubset?: string }) =>
       guarded(async () => {
+        const { verify, loadConfig } = await repoLibrary();
         const r = await verify(repoOf(opts, loadConfig(opts.config)), {
           readData: opts.readData,
           subset: opts.readDataSubset,
@@ -244,6 +246,7 @@ export function repoCommands(program: Command): void {
     .option('--break-lock', 'take over a stale lock left by a process that no longer runs')
     .action((opts) =>
       guarded(async () => {
+        const { prune, loadConfig } = await repoLibrary();
         const config = loadConfig(opts.config);
         const flags: RetentionPolicy = {
           last: opts.keepLast,
@@ -275,6 +278,7 @@ export function repoCommands(program: Command): void {
     .option('--live <dir>', 'compare with this directory as it is now')
     .action((a: string, b: string | undefined, opts: RepoOpts & { live?: string }) =>
       guarded(async () => {
+        const { diffSnapshots, diffLive, loadConfig } = await repoLibrary();
         const repo = repoOf(opts, loadConfig(opts.config));
         if ((b === undefined) === (opts.live === undefined))
           throw new RangeError('diff takes a second snapshot or --live DIR');

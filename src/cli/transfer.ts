@@ -2,7 +2,6 @@
 // Progress goes to stderr (a live line on a TTY, a status line every 10 s otherwise), per-file
 // errors to stderr, then a summary; --json writes JSON lines to stdout instead.
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { sync } from '../engine/copy.js';
 import type { Change, CopyFailure, CopySummary, Progress } from '../engine/copy.js';
 import { filterOptions, int, size } from './options.js';
 import { parseLayoutSpec } from '../layout/spec.js';
@@ -121,6 +120,8 @@ function define(program: Command, name: 'copy' | 'sync', description: string, is
       process.stdout.write(JSON.stringify(o, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)) + '\n');
     const tty = process.stderr.isTTY && !opts.json;
     const clear = tty ? '\r\x1b[K' : '';
+    // Loaded here: the engine and its worker pool are for copy and sync only.
+    const { sync } = await import('../engine/copy.js');
     const handle = sync(argBytes(src), argBytes(dst), {
       verify: opts.verify,
       hash: opts.hash,
