@@ -16,6 +16,7 @@ import {
   rmSync,
   statSync,
   symlinkSync,
+  utimesSync,
   writeFileSync,
 } from 'node:fs';
 import path from 'node:path';
@@ -713,3 +714,65 @@ t.test('review fixes: committed leftovers, hard links of a refused file, symlink
   t.equal(link, undefined, 'a symlink whose target differs from the manifest is not left in place');
   t.ok(r.failures.length >= 3);
 });
+
+t.test(
+  'a file an interrupted backup copied, then rewritten keeping its size and mtime, is backed up again',
+  async (t) => {
+    const dir = shmDir(t);
+    const [src, repo] = [`${dir}/src`, `${dir}/repo`];
+    mkdirSync(`${src}/a`, { recursive: true });
+    writeFileSync(`${src}/a/file`, 'version one');
+    // Large, last in scan order: the run is still copying it when killed.
+    writeFileSync(`${src}/zz-big`, pseudoRandom(192 << 20, 9));
+    const child = spawn(process.execPath, [bin, 'backup', '--verify', '--threads', '1', '-r', repo, src], {
+      stdio: 'ignore',
+    });
+    const exited = new Promise((resolve) => child.on('exit', resolve));
+    const copied = () => {
+      try {
+        return readdirSync(`${repo}/trees`).some((id) => existsSync(`${repo}/trees/${id}/a/file`));
+      } catch {
+        return false;
+      }
+    };
+    while (!copied() && child.exitCode === null) await new Promise((r) => setTimeout(r, 2));
+    child.kill('SIGKILL');
+    await exited;
+    t.same(readdirSync(`${repo}/snapshots`), [], 'killed before its snapshot was committed');
+    // Rewritten as a job may do: same length, mtime put back (ctime still moves).
+    const { mtime } = statSync(`${src}/a/file`);
+    writeFileSync(`${src}/a/file`, 'version two');
+    utimesSync(`${src}/a/file`, mtime, mtime);
+    const resumed = await backup(repo, src, { breakLock: true });
+    t.ok(resumed.resumed, 'the next backup resumes the interrupted one');
+    const next = await backup(repo, src);
+    t.equal(next.snapshot?.stats.copiedFiles, 1, 'the next backup copies it again');
+    const out = `${dir}/out`;
+    await restore(repo, 'latest', out);
+    t.equal(readFileSync(`${out}/a/file`, 'utf8'), 'version two', 'the latest snapshot holds what the source holds');
+  },
+);
+
+t.test(
+  'a large file that fails leaves nothing of itself in the committed snapshot',
+  { skip: !isRoot && 'runs the backup as nobody via setpriv' },
+  async (t) => {
+    const dir = shmDir(t);
+    const [src, repo] = [`${dir}/src`, `${dir}/repo`];
+    mkdirSync(src);
+    writeFileSync(`${src}/small`, 'fine');
+    writeFileSync(`${src}/big`, Buffer.alloc(70 << 20, 1)); // more than one 64 MiB chunk
+    execFileSync('chown', ['-R', 'nobody', dir]);
+    execFileSync('chmod', ['000', `${src}/big`]);
+    const r = spawnSync(
+      'setpriv',
+      ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, bin, 'backup', '-r', repo, src],
+      { encoding: 'utf8' },
+    );
+    t.equal(r.status, 1, 'exit 1: a file failed');
+    t.match(r.stderr, /EACCES.*big/);
+    const [id] = readdirSync(`${repo}/trees`);
+    t.same(readdirSync(`${repo}/trees/${id}`).sort(), ['small'], 'no temporary file or chunk journal in the tree');
+    t.same((await verify(repo)).problems, []);
+  },
+);

@@ -286,7 +286,7 @@ async function run(repo: Repository, source: string, o: BackupOptions): Promise<
       return { ...me, link: first };
     }
     if (got === OUTCOME.none) {
-      rmSync(treePath, { force: true }); // failed: never in the snapshot, nor left from an earlier attempt
+      removeFailed(treePath); // never in the snapshot, nor left from an earlier attempt
       return undefined;
     }
     if (got === OUTCOME.linked) {
@@ -296,7 +296,10 @@ async function run(repo: Repository, source: string, o: BackupOptions): Promise<
       else me.hash = (await native.hashFileAsync(treePath, { sparse: true })).digest;
     } else if (got === OUTCOME.skipped) {
       // Completed by an interrupted run: its bytes are the ones hashed now, from the repository.
+      // They are of the version that run read, with this size and mtime but a ctime unknown (a
+      // rewrite that kept both must not pass for unchanged): the next backup compares it afresh.
       me.hash = (await native.hashFileAsync(treePath, { sparse: true })).digest;
+      me.ctimeNs = '0';
     } else {
       // A cut along stripes is recomputed from the layout it followed: it goes with the digests.
       if (cut) me.units = cut.cut.startsWith('stripes') && me.layout ? { ...cut, layout: me.layout } : cut;
@@ -321,7 +324,7 @@ async function run(repo: Repository, source: string, o: BackupOptions): Promise<
       if (p !== undefined && compareScanOrder(x.entry.path, p) >= 0) return;
       count(x.entry.type, x.entry.size, 'linked', -1);
       if (x.failed) {
-        if (x.entry.type === 'file') rmSync(dstTree.path(x.entry.path), { force: true }); // left by an earlier attempt
+        if (x.entry.type === 'file') removeFailed(dstTree.path(x.entry.path)); // left by an earlier attempt
         writer.remove(encodePath(x.entry.path));
         continue;
       }
@@ -387,6 +390,15 @@ async function run(repo: Repository, source: string, o: BackupOptions): Promise<
   repo.writeSnapshot(snapshot);
   repo.removePending(id);
   return { snapshot, failures: copied.failures, interrupted: false, resumed: !!resumed };
+}
+
+/**
+ * A file that failed goes from the committed snapshot's tree, with what the engine keeps of a
+ * large one for a rerun (its temporary file and chunk journal): the snapshot is final.
+ */
+function removeFailed(treePath: Buffer): void {
+  const tmp = native.tempPath(treePath);
+  for (const p of [treePath, tmp, Buffer.concat([tmp, Buffer.from('.journal')])]) rmSync(p, { force: true });
 }
 
 /** Whether the tree holds this name (a dangling symlink counts: lstat, not stat). */
