@@ -1,7 +1,7 @@
 // `sync`: only what changed moves; --delete, --link-dest snapshots, --checksum, --dry-run, filters.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { native } from '../src/native.js';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +23,7 @@ function sm(...args: string[]) {
     stderr: r.stderr,
     summary: lines.find((l) => l.type === 'summary'),
     changes: lines.filter((l) => l.type === 'change').map((l) => `${l.action} ${l.path}`),
+    errors: lines.filter((l) => l.type === 'error').map((l) => `${l.error.code}: ${l.error.message}`),
   };
 }
 
@@ -48,7 +49,7 @@ t.test('sync moves only what changed and --delete removes the rest', async (t) =
   t.equal(r.status, 0, r.stderr);
   t.equal(r.summary.files, 2, 'the new and the changed file');
   t.equal(r.summary.skipped, 2, 'the unchanged ones');
-  t.equal(r.summary.deleted, 2, 'keep/gone, and cache/ with what it held');
+  t.equal(r.summary.deleted, 3, 'keep/gone, and cache/ with what it held (cache/c)');
   t.same(describeTree(`${dir}/dst`, { dirTimes: true }), describeTree(`${dir}/src`, { dirTimes: true }));
 });
 
@@ -149,4 +150,58 @@ t.test('filters: excluded entries are neither copied nor deleted', async (t) => 
   });
   t.equal(badFsync.status, 2, 'an unknown --fsync policy is a usage error');
   t.match(badFsync.stderr, /Allowed choices are batch, file, none/);
+});
+
+t.test('--delete refuses a source that is not a directory: a symlink to one, or a file', async (t) => {
+  const dir = diskDir(t);
+  mkdirSync(`${dir}/real/d`, { recursive: true });
+  writeFileSync(`${dir}/real/a`, 'a');
+  symlinkSync(`${dir}/real`, `${dir}/link`);
+  writeFileSync(`${dir}/report.txt`, 'r');
+  spawnSync('cp', ['-a', `${dir}/real`, `${dir}/bak`]);
+  const before = describeTree(`${dir}/bak`);
+  for (const src of [`${dir}/link`, `${dir}/report.txt`]) {
+    const r = sm('sync', '--delete', src, `${dir}/bak`);
+    t.equal(r.status, 1, `${src}: exit 1`);
+    t.match(r.errors.join('\n'), /DELETE_REFUSED: --delete: nothing deleted: '.*' is not a directory/, 'says why');
+    t.same(describeTree(`${dir}/bak`), before, 'the destination keeps everything');
+  }
+  // Through the symlink, with '/.', it is a directory: a sync like any other.
+  const r = sm('sync', '--delete', `${dir}/link/.`, `${dir}/bak`);
+  t.equal(r.status, 0, r.stderr);
+  t.same(describeTree(`${dir}/bak`), describeTree(`${dir}/real`));
+});
+
+t.test(
+  '--delete keeps what the filter protects, inside an extraneous directory too, and ignores size limits',
+  async (t) => {
+    const dir = diskDir(t);
+    mkdirSync(`${dir}/src/keep`, { recursive: true });
+    writeFileSync(`${dir}/src/keep/a`, 'a');
+    writeFileSync(`${dir}/src/big`, pseudoRandom(10_000, 1)); // over --max-size: not copied
+    mkdirSync(`${dir}/dst/old/sub`, { recursive: true });
+    writeFileSync(`${dir}/dst/old/important.keep`, 'p');
+    writeFileSync(`${dir}/dst/old/junk`, 'j');
+    writeFileSync(`${dir}/dst/old/sub/junk`, 'j');
+    mkdirSync(`${dir}/dst/gone/deeper`, { recursive: true });
+    writeFileSync(`${dir}/dst/gone/deeper/x`, 'x');
+    writeFileSync(`${dir}/dst/big`, 'stale'); // the source has it: not extraneous, whatever its size
+    const r = sm('sync', '--delete', '--exclude', '*.keep', '--max-size', '1K', `${dir}/src`, `${dir}/dst`);
+    t.equal(r.status, 0, r.stderr);
+    t.equal(readFileSync(`${dir}/dst/old/important.keep`, 'utf8'), 'p', 'the protected file stays');
+    t.notOk(existsSync(`${dir}/dst/old/junk`), 'the rest of the extraneous directory goes');
+    t.notOk(existsSync(`${dir}/dst/old/sub`), 'its emptied subdirectory too');
+    t.notOk(existsSync(`${dir}/dst/gone`), 'an extraneous tree with nothing protected goes whole');
+    t.equal(readFileSync(`${dir}/dst/big`, 'utf8'), 'stale', 'a file the source has, over the size limit, stays');
+    t.equal(readFileSync(`${dir}/dst/keep/a`, 'utf8'), 'a');
+  },
+);
+
+t.test('--dry-run --delete into a destination that does not exist yet lists what it would do', async (t) => {
+  const dir = diskDir(t);
+  tree(`${dir}/src`);
+  const r = sm('sync', '--dry-run', '--delete', `${dir}/src`, `${dir}/new`);
+  t.equal(r.status, 0, r.stderr);
+  t.ok(r.changes.length > 0, `${r.changes.length} changes listed`);
+  t.notOk(existsSync(`${dir}/new`), 'nothing written');
 });

@@ -66,7 +66,7 @@ export interface CopyOptions {
   /** Report what would change (as 'change' events) and write nothing. */
   dryRun?: boolean;
   /** Entries it excludes are neither copied nor (with delete) removed; excluded directories are not entered. */
-  filter?: { excludes(e: Entry): boolean };
+  filter?: { excludes(e: Entry, bySize?: boolean): boolean };
   signal?: AbortSignal;
   /**
    * On a file system that clones files (reflinks: XFS, Btrfs, ZFS 2.2, some NFS 4.2 servers),
@@ -877,13 +877,19 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
   }
   s.interrupted = !!o.signal?.aborted;
   if (!s.interrupted && o.delete) {
-    s.deleted = await deleteExtraneous(srcRoot, dst, {
-      prune,
-      dryRun: o.dryRun,
-      signal: o.signal,
-      onDelete: (p) => change('delete', p),
-      onError: (p, err) => fail(p, toErrorRecord(err, displayPath(joinPath(dstRoot, p)))),
-    });
+    try {
+      s.deleted = await deleteExtraneous(srcRoot, dst, {
+        // Size limits choose what is copied, not what is deleted (as rsync's): the rules alone.
+        prune: o.filter ? (e: Entry) => o.filter!.excludes(e, false) : undefined,
+        dryRun: o.dryRun,
+        signal: o.signal,
+        onDelete: (p) => change('delete', p),
+        onError: (p, err) => fail(p, toErrorRecord(err, displayPath(joinPath(dstRoot, p)))),
+      });
+    } catch (err) {
+      if (!o.signal?.aborted) throw err;
+      s.interrupted = true; // stopped while deleting: a rerun goes on
+    }
   }
   if (!s.interrupted && !o.dryRun) {
     for (const l of laterLinks) {

@@ -1,11 +1,13 @@
 // sync --delete: removes what the destination holds and the source does not, by walking both
 // trees at once. Both scans yield parents first and siblings in byte order, so one merge pass
 // in bounded memory finds every extraneous entry. Entries the filter excludes are never
-// visited on either side, so they are protected from deletion (as rsync does by default).
-import { rmSync } from 'node:fs';
+// visited on either side, so they are protected from deletion (as rsync does by default), in
+// an extraneous directory too: its other entries go, and it stays while it holds them.
+import { rmSync, rmdirSync } from 'node:fs';
 import type { Entry } from '../model/entry.js';
+import { native } from '../native.js';
+import { displayPath, StripemoverError } from '../errors.js';
 import { scan } from '../scan/index.js';
-import type { ScanError } from '../scan/index.js';
 import type { TreeRoot } from '../targets/posix/paths.js';
 
 /** Order of the scan: component by component, bytewise, an ancestor before its descendants. */
@@ -22,6 +24,10 @@ export function compareScanOrder(a: Buffer, b: Buffer): number {
   return a.length - b.length;
 }
 
+const EMPTY = Buffer.alloc(0);
+const S_IFMT = 0o170000;
+const S_IFDIR = 0o040000;
+
 const isUnder = (p: Buffer, dir: Buffer) =>
   p.length > dir.length && p[dir.length] === 0x2f && p.subarray(0, dir.length).equals(dir);
 
@@ -35,31 +41,69 @@ export interface DeleteOptions {
 }
 
 export async function deleteExtraneous(srcRoot: Buffer, dstRoot: TreeRoot, o: DeleteOptions = {}): Promise<number> {
-  let removed: Buffer | undefined; // the last directory removed: its subtree is skipped
-  const quiet = (e: ScanError) => {
-    if (!(removed && (e.path.equals(removed) || isUnder(e.path, removed)))) o.onError?.(e.path, e);
+  // Only a directory can have extraneous entries: a source that is a file, or a symlink (never
+  // followed), would make everything in the destination extraneous.
+  const typeOf = (root: Buffer) => {
+    try {
+      return native.stat(root).mode & S_IFMT;
+    } catch {
+      return undefined; // missing (a dry run's destination): nothing there to delete
+    }
+  };
+  const [srcType, dstType] = [typeOf(srcRoot), typeOf(dstRoot.root)];
+  if (dstType === undefined) return 0;
+  for (const [root, type] of [
+    [srcRoot, srcType],
+    [dstRoot.root, dstType],
+  ] as const) {
+    if (type === S_IFDIR) continue;
+    const shown = displayPath(root);
+    const why = `--delete: nothing deleted: '${shown}' is not a directory (a symlink to one is not followed: give '${shown}/.')`;
+    o.onError?.(EMPTY, new StripemoverError('DELETE_REFUSED', why, shown));
+    return 0;
+  }
+  // Extraneous directories on the walk's current path: each is removed when the walk leaves it,
+  // once its entries are (it stays when it holds entries the filter protects, as with rsync).
+  const open: Buffer[] = [];
+  let count = 0;
+  const leave = (next: Buffer | undefined) => {
+    while (open.length > 0 && !(next && isUnder(next, open.at(-1)!))) {
+      const dir = open.pop()!;
+      if (o.dryRun) continue;
+      try {
+        rmdirSync(dstRoot.path(dir));
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOTEMPTY' || code === 'EEXIST')
+          count--; // holds protected entries: kept
+        else o.onError?.(dir, err);
+      }
+    }
   };
   // A source directory that could not be read hides its children: nothing under it is deleted.
   const unreadable: Buffer[] = [];
   const src = scan(srcRoot, { prune: o.prune, signal: o.signal, onError: (e) => unreadable.push(e.path) });
-  const dst = scan(dstRoot.root, { prune: o.prune, signal: o.signal, onError: quiet });
+  const dst = scan(dstRoot.root, { prune: o.prune, signal: o.signal, onError: (e) => o.onError?.(e.path, e) });
   let a = await src.next();
-  let count = 0;
   for await (const d of dst) {
-    if (removed && isUnder(d.path, removed)) continue;
+    leave(d.path);
     while (!a.done && compareScanOrder(a.value.path, d.path) < 0) a = await src.next();
     if (!a.done && a.value.path.equals(d.path)) continue;
     if (unreadable.some((u) => d.path.equals(u) || isUnder(d.path, u))) continue;
     o.onDelete?.(d.path, d.type);
     count++;
-    if (d.type === 'dir') removed = d.path;
+    if (d.type === 'dir') {
+      open.push(d.path); // its entries come next in the walk
+      continue;
+    }
     if (o.dryRun) continue;
     try {
-      rmSync(dstRoot.path(d.path), { recursive: true, force: true });
+      rmSync(dstRoot.path(d.path), { force: true });
     } catch (err) {
       o.onError?.(d.path, err);
     }
   }
+  leave(undefined);
   await src.return(undefined as never);
   return count;
 }

@@ -37,11 +37,12 @@ export class Filter {
   /**
    * True if the entry is excluded. For a directory, exclusion means its whole subtree is skipped:
    * the scan must not descend (rsync never looks inside an excluded directory, so a rule cannot
-   * bring back anything below one). The root (empty path) is never excluded.
+   * bring back anything below one). The root (empty path) is never excluded. `bySize: false`
+   * applies the rules alone, as rsync's --delete does: size limits only choose what is copied.
    */
-  excludes(entry: Pick<Entry, 'path' | 'type' | 'size'>): boolean {
+  excludes(entry: Pick<Entry, 'path' | 'type' | 'size'>, bySize = true): boolean {
     if (entry.path.length === 0) return false;
-    if (entry.type === 'file' && (entry.size < this.#minSize || entry.size > this.#maxSize)) return true;
+    if (bySize && entry.type === 'file' && (entry.size < this.#minSize || entry.size > this.#maxSize)) return true;
     if (this.#rules.length === 0) return false;
     const path = entry.path.toString('latin1');
     const isDir = entry.type === 'dir';
