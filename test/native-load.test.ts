@@ -53,3 +53,32 @@ t.test('an addon built for a newer Node-API than this Node is named as an ABI mi
   t.match(r.stderr, /was built for another Node\.js \(this is v\d+/);
   t.match(r.stderr, /npm run build:native/);
 });
+
+t.test('a worker terminated inside a native call does not take the process down', async (t) => {
+  // What an abort or a second Ctrl-C does to the copy workers: the call's JS error cannot be
+  // thrown into a terminating thread, and without NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS
+  // node-addon-api turned that into std::terminate for the whole process.
+  const dir = mkdtempSync('/var/tmp/stripemover-test-');
+  const file = path.join(dir, 'data');
+  writeFileSync(file, Buffer.alloc(32 << 20, 7));
+  const script = `
+    const { Worker } = require('node:worker_threads');
+    const code = \`
+      const native = require(${JSON.stringify(path.join(root, 'build', 'Release', 'stripemover.node'))});
+      const f = new native.File(${JSON.stringify(file)}, 0);
+      for (;;) native.copyRange(f, null, { hash: new native.Xxh64() });
+    \`;
+    (async () => {
+      for (let i = 0; i < 12; i++) {
+        const w = new Worker(code, { eval: true });
+        await new Promise((r) => setTimeout(r, 20 + (i % 4) * 15));
+        await w.terminate();
+      }
+      console.log('survived');
+    })();
+  `;
+  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+  t.equal(r.signal, null, `no crash: ${r.stderr}`);
+  t.equal(r.stdout.trim(), 'survived');
+  execFileSync('rm', ['-rf', dir]);
+});
