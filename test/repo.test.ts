@@ -776,3 +776,43 @@ t.test(
     t.same((await verify(repo)).problems, []);
   },
 );
+
+t.test('restore --path: names are bytes (UTF-8 or not); a path that matches nothing is an error', async (t) => {
+  const dir = shmDir(t);
+  const [src, repo] = [`${dir}/src`, `${dir}/repo`];
+  mkdirSync(src);
+  writeFileSync(`${src}/café`, 'accent');
+  const raw = Buffer.concat([Buffer.from(`${src}/bad`), Buffer.from([0xff]), Buffer.from('name')]);
+  writeFileSync(raw, 'not utf-8');
+  writeFileSync(`${src}/other`, 'other');
+  const { snapshot } = await backup(repo, src);
+  const id = snapshot!.id;
+  const r1 = spawnSync(process.execPath, [bin, 'restore', '-r', repo, id, `${dir}/out1`, '--path', 'café'], {
+    encoding: 'utf8',
+  });
+  t.equal(r1.status, 0, r1.stderr);
+  t.same(readdirSync(`${dir}/out1`), ['café']);
+  // A non-UTF-8 name, given as the bytes on the command line (execve passes them through).
+  const r2 = spawnSync(
+    'sh',
+    [
+      '-c',
+      `"$0" "$1" restore -r "$2" "$3" "$4" --path "$(printf 'bad\\377name')"`,
+      process.execPath,
+      bin,
+      repo,
+      id,
+      `${dir}/out2`,
+    ],
+    { encoding: 'utf8' },
+  );
+  t.equal(r2.status, 0, r2.stderr);
+  t.same(readdirSync(`${dir}/out2`, { encoding: 'buffer' }), [
+    Buffer.concat([Buffer.from('bad'), Buffer.from([0xff]), Buffer.from('name')]),
+  ]);
+  const r3 = spawnSync(process.execPath, [bin, 'restore', '-r', repo, id, `${dir}/out3`, '--path', 'missing*'], {
+    encoding: 'utf8',
+  });
+  t.equal(r3.status, 1, 'exit 1');
+  t.match(r3.stderr, /--path 'missing\*': nothing in snapshot .* matches/);
+});

@@ -7,6 +7,7 @@ import type { CopyFailure } from '../engine/copy.js';
 import { filterOptions, int, count } from './options.js';
 import { writeOut } from './output.js';
 import { Exit } from './exit.js';
+import { argBytes } from './raw-argv.js';
 
 interface RepoOpts {
   repo?: string;
@@ -183,7 +184,7 @@ export function repoCommands(program: Command): void {
         const run = interruptible();
         try {
           const r = await restore(repoOf(opts, loadConfig(opts.config)), ref, target, {
-            paths: opts.path,
+            paths: opts.path?.map(argBytes), // the bytes typed: a name need not be UTF-8
             dryRun: opts.dryRun,
             reflink: opts.reflink,
             threads: opts.threads,

@@ -16,8 +16,11 @@ import { native } from '../native.js';
 import { Repository, type SnapshotRecord } from './repository.js';
 
 export interface RestoreOptions {
-  /** Paths or globs (rsync wildmatch, `**` crosses '/') inside the snapshot; default everything. */
-  paths?: string[];
+  /**
+   * Paths or globs (rsync wildmatch, `**` crosses '/') inside the snapshot; default everything.
+   * A string stands for its UTF-8 bytes; a Buffer for any bytes (a non-UTF-8 name).
+   */
+  paths?: (string | Buffer)[];
   dryRun?: boolean;
   threads?: number;
   /** On the repository's own file system, restored files are reflink clones of the snapshot's (default true). */
@@ -37,18 +40,26 @@ export interface RestoreResult {
   failures: CopyFailure[];
 }
 
-/** Whether a path is chosen: it matches, is below a match, or is a directory above one. */
-export function selection(patterns: string[] | undefined): ((p: Buffer, isDir: boolean) => boolean) | undefined {
+/**
+ * Whether a path is chosen: it matches, is below a match, or is a directory above one. Paths
+ * and patterns are compared as bytes (each as a latin1 string). `matched` says which patterns
+ * chose something other than a directory above what they match.
+ */
+export function selection(
+  patterns: (string | Buffer)[] | undefined,
+): { chosen: (p: Buffer, isDir: boolean) => boolean; unmatched: () => string[] } | undefined {
   if (!patterns || patterns.length === 0) return undefined;
-  const globs = patterns.map((p) => p.replace(/^\/+|\/+$/g, ''));
-  return (p, isDir) => {
+  const bytes = patterns.map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8') : p));
+  const globs = bytes.map((b) => b.toString('latin1').replace(/^\/+|\/+$/g, ''));
+  const hit = new Set<number>();
+  const chosen = (p: Buffer, isDir: boolean) => {
     const text = p.toString('latin1');
     if (text === '') return true;
-    return globs.some((g) => {
-      if (wildmatch(g, text)) return true;
+    return globs.some((g, k) => {
+      if (wildmatch(g, text)) return hit.add(k), true;
       // Below a chosen path: every prefix of the path that ends a component.
       for (let i = text.indexOf('/'); i >= 0; i = text.indexOf('/', i + 1))
-        if (wildmatch(g, text.slice(0, i))) return true;
+        if (wildmatch(g, text.slice(0, i))) return hit.add(k), true;
       // A directory above what may match: its components match the pattern's first ones.
       if (!isDir) return false;
       const gp = g.split('/');
@@ -57,6 +68,7 @@ export function selection(patterns: string[] | undefined): ((p: Buffer, isDir: b
       return tp.length < gp.length && tp.every((c, i) => wildmatch(gp[i]!, c));
     });
   };
+  return { chosen, unmatched: () => bytes.filter((_, k) => !hit.has(k)).map((b) => displayPath(b)) };
 }
 
 export async function restore(
@@ -67,7 +79,8 @@ export async function restore(
 ): Promise<RestoreResult> {
   const repo = Repository.open(repoPath);
   const snapshot = repo.resolve(ref);
-  const chosen = selection(o.paths);
+  const picked = selection(o.paths);
+  const chosen = picked?.chosen;
   // The files of the selection, by path. Reading the whole manifest first also refuses a
   // damaged or hostile one before anything is written.
   const files = new Map<string, ManifestEntry>();
@@ -99,6 +112,15 @@ export async function restore(
     failures.push(failure);
     o.onError?.(failure);
   };
+  // A --path that chose nothing is a mistake to say, not an empty success.
+  for (const pattern of picked?.unmatched() ?? []) {
+    const failure = {
+      path: pattern,
+      error: { code: 'PATH_NOT_IN_SNAPSHOT', message: `--path '${pattern}': nothing in snapshot ${snapshot.id} matches` },
+    };
+    failures.push(failure);
+    o.onError?.(failure);
+  }
   const checks: Promise<void>[] = [];
   const handle = copy(repo.tree(snapshot.id), target, {
     filter: chosen ? { excludes: (e: Entry) => !chosen(e.path, e.type === 'dir') } : undefined,
