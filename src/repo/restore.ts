@@ -56,10 +56,10 @@ export function selection(
     const text = p.toString('latin1');
     if (text === '') return true;
     return globs.some((g, k) => {
-      if (wildmatch(g, text)) return hit.add(k), true;
+      if (wildmatch(g, text)) return (hit.add(k), true);
       // Below a chosen path: every prefix of the path that ends a component.
       for (let i = text.indexOf('/'); i >= 0; i = text.indexOf('/', i + 1))
-        if (wildmatch(g, text.slice(0, i))) return hit.add(k), true;
+        if (wildmatch(g, text.slice(0, i))) return (hit.add(k), true);
       // A directory above what may match: its components match the pattern's first ones.
       if (!isDir) return false;
       const gp = g.split('/');
@@ -116,7 +116,10 @@ export async function restore(
   for (const pattern of picked?.unmatched() ?? []) {
     const failure = {
       path: pattern,
-      error: { code: 'PATH_NOT_IN_SNAPSHOT', message: `--path '${pattern}': nothing in snapshot ${snapshot.id} matches` },
+      error: {
+        code: 'PATH_NOT_IN_SNAPSHOT',
+        message: `--path '${pattern}': nothing in snapshot ${snapshot.id} matches`,
+      },
     };
     failures.push(failure);
     o.onError?.(failure);
