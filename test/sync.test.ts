@@ -1,7 +1,18 @@
 // `sync`: only what changed moves; --delete, --link-dest snapshots, --checksum, --dry-run, filters.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { native } from '../src/native.js';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -204,4 +215,20 @@ t.test('--dry-run --delete into a destination that does not exist yet lists what
   t.equal(r.status, 0, r.stderr);
   t.ok(r.changes.length > 0, `${r.changes.length} changes listed`);
   t.notOk(existsSync(`${dir}/new`), 'nothing written');
+});
+
+t.test("a file left as it is still takes the source's mode, times and owner (rsync -a)", async (t) => {
+  const dir = diskDir(t);
+  tree(`${dir}/src`);
+  t.equal(sm('sync', `${dir}/src`, `${dir}/dst`).status, 0);
+  // Changed at the destination, contents left alone.
+  chmodSync(`${dir}/dst/keep/a`, 0o600);
+  utimesSync(`${dir}/dst/keep/deep/b`, new Date('2001-01-01'), new Date('2001-01-01'));
+  if (process.geteuid?.() === 0) chownSync(`${dir}/dst/keep/gone`, 65534, 65534);
+  // Changed at the source, contents left alone.
+  chmodSync(`${dir}/src/scratch.tmp`, 0o640);
+  const r = sm('sync', '--checksum', `${dir}/src`, `${dir}/dst`);
+  t.equal(r.status, 0, r.stderr);
+  t.equal(r.summary.files, 0, 'no file copied');
+  t.same(describeTree(`${dir}/dst`), describeTree(`${dir}/src`), 'modes, times and owners as the source has them');
 });

@@ -554,14 +554,40 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
   const layouts = destinationLayouts(o.layout ?? 'reset', !o.dryRun && dstLustre.lustre);
   const destination = DestinationIndex.open(dstRoot, prune);
 
-  /** A regular file the destination already holds: same size and mtime (or contents, with checksum). */
-  const complete = async (e: Entry) => {
-    if (!destination) return false;
+  /**
+   * The destination's entry for a regular file it already holds: same size and mtime (or
+   * contents, with checksum); undefined when the file must be copied.
+   */
+  const complete = async (e: Entry): Promise<Entry | undefined> => {
+    if (!destination) return undefined;
     const d = await destination.lookup(e.path);
-    if (!d || d.type !== 'file' || d.size !== e.size) return false;
-    if (!o.checksum) return d.mtimeNs === e.mtimeNs;
+    if (!d || d.type !== 'file' || d.size !== e.size) return undefined;
+    if (!o.checksum) return d.mtimeNs === e.mtimeNs ? d : undefined;
     const [a, b] = await Promise.all([native.hashFileAsync(src.path(e.path)), native.hashFileAsync(dst.path(e.path))]);
-    return a.digest === b.digest;
+    return a.digest === b.digest ? d : undefined;
+  };
+  const asRoot = process.geteuid?.() === 0;
+  /**
+   * A file left as it is still takes the source's mode, times and (as root) owner, as with
+   * rsync -a: a chmod on either side is undone by the next sync. Extended attributes and ACLs
+   * are not compared (that would read them for every file): a file whose only change is there
+   * keeps the destination's.
+   */
+  const keepAttributes = (e: Entry, there: Entry): boolean => {
+    if (
+      there.mode === e.mode &&
+      there.mtimeNs === e.mtimeNs &&
+      (!asRoot || (there.uid === e.uid && there.gid === e.gid))
+    )
+      return true;
+    try {
+      native.copyMetadata(src.path(e.path), dst.path(e.path));
+      return true;
+    } catch (err) {
+      failedPaths.add(key(e.path));
+      fail(e.path, toErrorRecord(err, displayPath(joinPath(dstRoot, e.path))), e);
+      return false;
+    }
   };
 
   /** The previous copy's file, when it can stand for this one (same size, mtime, mode, owner). */
@@ -773,7 +799,9 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
               await dryRunFile(e);
               continue;
             }
-            if (destination && (await complete(e))) {
+            const there = destination && (await complete(e));
+            if (there) {
+              if (!keepAttributes(e, there)) continue; // reported
               s.skipped++;
               skippedBytes += e.size;
               events.emit('file', { entry: e, outcome: 'skipped' } satisfies FileResult);
