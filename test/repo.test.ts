@@ -816,3 +816,32 @@ t.test('restore --path: names are bytes (UTF-8 or not); a path that matches noth
   t.equal(r3.status, 1, 'exit 1');
   t.match(r3.stderr, /--path 'missing\*': nothing in snapshot .* matches/);
 });
+
+t.test(
+  'restore follows the manifest, not the tree: what the tree lacks is named, what it adds is left out',
+  async (t) => {
+    const dir = shmDir(t);
+    const [src, repo] = [`${dir}/src`, `${dir}/repo`];
+    mkdirSync(`${src}/d`, { recursive: true });
+    for (const name of ['a', 'b', 'c']) writeFileSync(`${src}/d/${name}`, name);
+    linkSync(`${src}/d/c`, `${src}/d/c2`);
+    symlinkSync('a', `${src}/d/s`);
+    const { snapshot } = await backup(repo, src);
+    const tree = `${repo}/trees/${snapshot!.id}`;
+    // The tree changed by hand since: a file gone, a symlink out and a FIFO added.
+    rmSync(`${tree}/d/b`);
+    symlinkSync('/etc', `${tree}/d/evil`);
+    execFileSync('mkfifo', [`${tree}/d/pipe`]);
+    const r = await restore(repo, 'latest', `${dir}/out`);
+    const said = r.failures.map((f) => `${f.error.code} ${f.path.slice(dir.length)}`).sort();
+    t.same(said, ['MISSING_FROM_SNAPSHOT /out/d/b', 'NOT_IN_MANIFEST /out/d/evil', 'NOT_IN_MANIFEST /out/d/pipe']);
+    t.same(readdirSync(`${dir}/out/d`).sort(), ['a', 'c', 'c2', 's'], 'the rest, hard link and symlink included');
+    t.equal(statSync(`${dir}/out/d/c`).ino, statSync(`${dir}/out/d/c2`).ino);
+    // The CLI says it too, with exit 1.
+    const cli = spawnSync(process.execPath, [bin, 'restore', '-r', repo, 'latest', `${dir}/out2`], {
+      encoding: 'utf8',
+    });
+    t.equal(cli.status, 1);
+    t.match(cli.stderr, /d\/b: a file in the manifest but not in the snapshot tree/);
+  },
+);

@@ -7,7 +7,7 @@ import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { copy, type CopyFailure, type CopySummary, type FileResult } from '../engine/copy.js';
 import { wildmatch } from '../filter/rules.js';
-import type { Entry } from '../model/entry.js';
+import { entryType, type Entry } from '../model/entry.js';
 import { displayPath } from '../errors.js';
 import { mismatch } from './digests.js';
 import { manifestPath, readManifest, type ManifestEntry } from './manifest.js';
@@ -89,8 +89,11 @@ export async function restore(
   const leaders = new Map<string, ManifestEntry>();
   const names = new Map<string, string[]>();
   const symlinks = new Map<string, string>(); // path -> target, both base64
+  // What the selection restores, by path: whatever is still here once the engine is done was not.
+  const expected = new Map<string, ManifestEntry['type']>();
   for (const e of readManifest(repo.manifestDir(snapshot.id))) {
     const chosenHere = !chosen || chosen(manifestPath(e), e.type === 'dir');
+    if (chosenHere && e.path !== '') expected.set(e.path, e.type);
     if (e.type === 'symlink' && chosenHere && e.target !== undefined) symlinks.set(e.path, e.target);
     if (e.type !== 'file') continue;
     if (e.link === undefined && e.nlink > 1) leaders.set(e.path, e);
@@ -104,13 +107,16 @@ export async function restore(
   const dst = new TreeRoot(targetRoot); // paths of any depth, as the engine writes them
   const failures: CopyFailure[] = [];
   const refused = new Set<string>(); // base64 paths
-  const refuse = (p: Buffer, code: string, message: string) => {
+  const report = (p: Buffer, code: string, message: string) => {
     const shown = displayPath(joinPath(targetRoot, p));
-    rmSync(dst.path(p), { force: true });
-    refused.add(p.toString('base64'));
     const failure = { path: shown, error: { code, message: `${shown}: ${message}` } };
     failures.push(failure);
     o.onError?.(failure);
+  };
+  const refuse = (p: Buffer, code: string, message: string) => {
+    rmSync(dst.path(p), { force: true });
+    refused.add(p.toString('base64'));
+    report(p, code, message);
   };
   // A --path that chose nothing is a mistake to say, not an empty success.
   for (const pattern of picked?.unmatched() ?? []) {
@@ -125,8 +131,31 @@ export async function restore(
     o.onError?.(failure);
   }
   const checks: Promise<void>[] = [];
+  // The manifest, not the tree, says what is restored: anything else in the tree (put there
+  // since, by hand or by an attacker: a device node, a symlink out) is left out and named.
+  const tree = new TreeRoot(Buffer.from(repo.tree(snapshot.id)));
+  const strangers = new Set<string>(); // base64 paths
+  const ofTree = (e: Entry) => {
+    try {
+      const st = native.stat(tree.path(e.path));
+      return st.ino === e.ino && st.dev === e.dev; // the filter sees the destination's entries too
+    } catch {
+      return false;
+    }
+  };
+  const excludes = (e: Entry) => {
+    if (chosen && !chosen(e.path, e.type === 'dir')) return true;
+    if (e.path.length === 0) return false;
+    const key = e.path.toString('base64');
+    if (expected.get(key) === e.type) return false;
+    if (!strangers.has(key) && ofTree(e)) {
+      strangers.add(key);
+      report(e.path, 'NOT_IN_MANIFEST', `a ${e.type} in the snapshot tree but not in its manifest: not restored`);
+    }
+    return true;
+  };
   const handle = copy(repo.tree(snapshot.id), target, {
-    filter: chosen ? { excludes: (e: Entry) => !chosen(e.path, e.type === 'dir') } : undefined,
+    filter: { excludes },
     // A file already there is trusted only if its contents match (then checked below anyway).
     checksum: true,
     dryRun: o.dryRun,
@@ -135,6 +164,7 @@ export async function restore(
     signal: o.signal,
   });
   handle.on('file', (r: FileResult) => {
+    expected.delete(r.entry.path.toString('base64'));
     const want = files.get(r.entry.path.toString('base64'));
     if (!want)
       return refuse(r.entry.path, 'NOT_IN_MANIFEST', 'in the snapshot tree but not in its manifest: not restored');
@@ -175,9 +205,35 @@ export async function restore(
         }
         if (got !== want) refuse(Buffer.from(p, 'base64'), 'SYMLINK_MISMATCH', 'its target differs from the manifest');
       }
+      // What the manifest has and the destination did not get, that no error above explains: it
+      // is missing from the snapshot's tree (verify says so too). Later names of a hard link
+      // are made without a 'file' event: one is there if it is its first name's inode.
+      const treeRoot = Buffer.from(repo.tree(snapshot.id));
+      const explained = new Set(summary.failures.map((f) => f.path));
+      const inode = (p: Buffer) => {
+        try {
+          const st = native.stat(dst.path(p));
+          return { type: entryType(st.mode), ino: st.ino };
+        } catch {
+          return undefined;
+        }
+      };
+      for (const [key, type] of expected) {
+        const rel = Buffer.from(key, 'base64');
+        if (refused.has(key) || strangers.has(key) || explained.has(displayPath(joinPath(treeRoot, rel)))) continue;
+        const got = inode(rel);
+        const first = files.get(key)?.link;
+        if (
+          got?.type === type &&
+          (type !== 'file' || (first !== undefined && inode(Buffer.from(first, 'base64'))?.ino === got.ino))
+        )
+          continue;
+        report(rel, 'MISSING_FROM_SNAPSHOT', `a ${type} in the manifest but not in the snapshot tree: not restored`);
+      }
     }
   } finally {
     dst.close();
+    tree.close();
   }
   const restoredFiles = summary.files - [...refused].filter((p) => files.has(p)).length;
   return { snapshot, summary, restoredFiles, failures: [...summary.failures, ...failures] };
