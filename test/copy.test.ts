@@ -112,6 +112,31 @@ t.test('what stands where a directory goes (a file, a planted symlink) is replac
 });
 
 t.test(
+  "copies carry the source's extended attributes and ACLs only, not the destination's inherited ones",
+  async (t) => {
+    const dir = diskDir(t);
+    mkdirSync(`${dir}/src/d/sub`, { recursive: true });
+    writeFileSync(`${dir}/src/d/small`, 'small');
+    writeFileSync(`${dir}/src/d/big`, pseudoRandom(3 * CHUNK + 5, 3)); // copied in chunks
+    execFileSync('mkfifo', [`${dir}/src/d/pipe`]);
+    writeFileSync(`${dir}/src/d/had-xattr`, 'x');
+    await copy(`${dir}/src`, `${dir}/dst`, { chunkSize: CHUNK }).done;
+    // The destination directory gains a default ACL; the copy there gains an xattr the source lacks.
+    execFileSync('setfacl', ['-d', '-m', 'u:nobody:rwx', `${dir}/dst/d`]);
+    native.setXattr(`${dir}/dst/d/had-xattr`, 'user.stale', 'old');
+    for (const f of ['small', 'big', 'pipe']) execFileSync('rm', [`${dir}/dst/d/${f}`]);
+    execFileSync('rmdir', [`${dir}/dst/d/sub`]);
+    writeFileSync(`${dir}/src/d/had-xattr`, 'y'); // changed: copied again
+    const r = await copy(`${dir}/src`, `${dir}/dst`, { chunkSize: CHUNK }).done;
+    t.same(r.failures, []);
+    t.same(describeTree(`${dir}/dst`, { xattrs: true }), describeTree(`${dir}/src`, { xattrs: true }));
+    for (const p of ['d', 'd/sub', 'd/small', 'd/big', 'd/had-xattr']) {
+      t.same(native.listXattrs(`${dir}/dst/${p}`), [], `${p}: no ACL or xattr the source does not have`);
+    }
+  },
+);
+
+t.test(
   'an unreadable file is reported, the rest is copied, exit code 1',
   { skip: isRoot ? false : 'permission test runs as root via setpriv' },
   async (t) => {

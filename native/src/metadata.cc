@@ -20,8 +20,10 @@ struct FdOps {
   int src, dst;
   const std::string& dstPath;
   ssize_t list(char* b, size_t n) const { return flistxattr(src, b, n); }
+  ssize_t listDst(char* b, size_t n) const { return flistxattr(dst, b, n); }
   ssize_t get(const char* name, char* b, size_t n) const { return fgetxattr(src, name, b, n); }
   int set(const char* name, const std::string& v) const { return fsetxattr(dst, name, v.data(), v.size(), 0); }
+  int remove(const char* name) const { return fremovexattr(dst, name); }
   int chown(uid_t u, gid_t g) const { return fchown(dst, u, g); }
   int chmod(mode_t m) const { return fchmod(dst, m); }
   int times(const timespec ts[2]) const { return futimens(dst, ts); }
@@ -32,8 +34,10 @@ struct PathOps {
   const std::string& src;
   const std::string& dst;
   ssize_t list(char* b, size_t n) const { return llistxattr(src.c_str(), b, n); }
+  ssize_t listDst(char* b, size_t n) const { return llistxattr(dst.c_str(), b, n); }
   ssize_t get(const char* name, char* b, size_t n) const { return lgetxattr(src.c_str(), name, b, n); }
   int set(const char* name, const std::string& v) const { return lsetxattr(dst.c_str(), name, v.data(), v.size(), 0); }
+  int remove(const char* name) const { return lremovexattr(dst.c_str(), name); }
   int chown(uid_t u, gid_t g) const { return lchown(dst.c_str(), u, g); }
   int chmod(mode_t m) const { return ::chmod(dst.c_str(), m); }
   int times(const timespec ts[2]) const { return utimensat(AT_FDCWD, dst.c_str(), ts, AT_SYMLINK_NOFOLLOW); }
@@ -69,22 +73,44 @@ bool lustreInternal(const std::string& name) {
   return false;
 }
 
+// Security labels belong to the target system (the source's may not even be valid there), and
+// Lustre's internal attributes to its objects: neither is copied nor removed.
+bool ownedByTarget(const std::string& name) { return name.rfind("security.", 0) == 0 || lustreInternal(name); }
+
+// The names in a list of NUL-terminated xattr names, those the target owns left out.
+std::vector<std::string> namesOf(const std::string& list) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < list.size();) {
+    std::string name(list.c_str() + i);
+    i += name.size() + 1;
+    if (!name.empty() && !ownedByTarget(name)) out.push_back(std::move(name));
+  }
+  return out;
+}
+
 template <typename Ops>
 void apply(const Ops& ops, const FileStat& st, const MetadataOptions& o) {
   bool link = S_ISLNK(st.mode);
+  std::string list, value;
+  if (!fetch([&](char* b, size_t n) { return ops.list(b, n); }, list)) {
+    if (errno != ENOTSUP) throwErrno("listxattr", ops.path());
+    list.clear();
+  }
+  std::vector<std::string> names = namesOf(list);
+  // The target's own extras go first: an ACL inherited from its directory's default ACL, or one
+  // left from an earlier version, is not the source's (and would also change what chmod sets).
+  if (fetch([&](char* b, size_t n) { return ops.listDst(b, n); }, list)) {
+    for (const std::string& name : namesOf(list))
+      if (std::find(names.begin(), names.end(), name) == names.end() && ops.remove(name.c_str()) != 0 &&
+          errno != ENODATA)
+        throwErrno("removexattr", ops.path());
+  } else if (errno != ENOTSUP) {
+    throwErrno("listxattr", ops.path());
+  }
   // chown first: it clears setuid/setgid, which chmod then sets.
   if (o.owner && ops.chown(st.uid, st.gid) != 0) throwErrno("chown", ops.path());
   if (!link && ops.chmod(st.mode & 07777) != 0) throwErrno("chmod", ops.path());
-  std::string names, value;
-  if (!fetch([&](char* b, size_t n) { return ops.list(b, n); }, names)) {
-    if (errno != ENOTSUP) throwErrno("listxattr", ops.path());
-    names.clear();
-  }
-  for (size_t i = 0; i < names.size();) {
-    std::string name(names.c_str() + i);
-    i += name.size() + 1;
-    // Security labels belong to the target system; the source's may not even be valid there.
-    if (name.empty() || name.rfind("security.", 0) == 0 || lustreInternal(name)) continue;
+  for (const std::string& name : names) {
     if (!fetch([&](char* b, size_t n) { return ops.get(name.c_str(), b, n); }, value)) {
       if (errno == ENODATA) continue;  // removed meanwhile
       throwErrno("getxattr", ops.path());
