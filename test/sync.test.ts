@@ -232,3 +232,32 @@ t.test("a file left as it is still takes the source's mode, times and owner (rsy
   t.equal(r.summary.files, 0, 'no file copied');
   t.same(describeTree(`${dir}/dst`), describeTree(`${dir}/src`), 'modes, times and owners as the source has them');
 });
+
+t.test('a destination inside its source is not copied into itself', async (t) => {
+  const dir = diskDir(t);
+  tree(`${dir}/src`);
+  const before = describeTree(`${dir}/src`);
+  for (const args of [['copy'], ['sync', '--delete']]) {
+    const r = sm(...args, `${dir}/src`, `${dir}/src/keep/backup`);
+    t.equal(r.status, 0, r.stderr);
+    t.same(
+      describeTree(`${dir}/src/keep/backup`),
+      before,
+      `${args[0]}: the source as it was, once, without the destination in it`,
+    );
+  }
+});
+
+t.test('--dry-run of paths deeper than PATH_MAX into a destination not made yet', async (t) => {
+  const dir = diskDir(t);
+  mkdirSync(`${dir}/src`);
+  makeDeepDirs(`${dir}/src`, 22, (level) => {
+    if (level === 21) symlinkSync('target', 'deep-link');
+  });
+  const r = sm('sync', '--dry-run', `${dir}/src`, `${dir}/new`);
+  t.equal(r.status, 0, r.stderr);
+  t.equal(r.summary.failed, 0);
+  t.equal(r.changes.filter((c) => c.startsWith('mkdir ')).length, 23, 'the root and 22 directories');
+  t.equal(r.changes.filter((c) => c.startsWith('create ')).length, 1, 'the symlink');
+  t.notOk(existsSync(`${dir}/new`), 'nothing written');
+});

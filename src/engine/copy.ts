@@ -544,7 +544,19 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     };
   }
 
-  const prune = o.filter ? (e: Entry) => o.filter!.excludes(e) : undefined;
+  // A destination inside its source is not copied into itself: the scan finds the directories
+  // this run makes as it goes. It is known by its inode, taken once the root is made.
+  let dstId: { dev: number; ino: bigint } | undefined;
+  const isDestination = (e: Entry) => {
+    if (e.type !== 'dir' || o.dryRun) return false; // a dry run makes nothing to find
+    try {
+      dstId ??= native.stat(dstRoot);
+    } catch {
+      return false; // not made: the root failed (reported)
+    }
+    return e.ino === dstId.ino && e.dev === dstId.dev;
+  };
+  const prune = (e: Entry) => isDestination(e) || (o.filter?.excludes(e) ?? false);
   for (const [root, what] of [
     [srcLustre, srcRoot],
     [dstLustre, dstRoot],
@@ -602,6 +614,15 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
       // not in the previous copy
     }
     return undefined;
+  };
+
+  /** In a dry run: whether the destination has this path (a deep one below directories it lacks has not). */
+  const inDestination = (rel: Buffer) => {
+    try {
+      return existsSync(dst.path(rel));
+    } catch {
+      return false;
+    }
   };
 
   /** In a dry run: what would happen to a file. */
@@ -769,7 +790,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
         switch (e.type) {
           case 'dir':
             if (o.dryRun) {
-              if (!existsSync(dst.path(e.path))) change('mkdir', e.path);
+              if (!inDestination(e.path)) change('mkdir', e.path);
               continue;
             }
             // A deep path is reached through descriptors on directories above it: those must exist.
@@ -823,7 +844,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
           case 'char':
           case 'block': {
             if (o.dryRun) {
-              if (!existsSync(dst.path(e.path))) change('create', e.path);
+              if (!inDestination(e.path)) change('create', e.path);
               continue;
             }
             await dirMaker.ready();
@@ -908,7 +929,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     try {
       s.deleted = await deleteExtraneous(srcRoot, dst, {
         // Size limits choose what is copied, not what is deleted (as rsync's): the rules alone.
-        prune: o.filter ? (e: Entry) => o.filter!.excludes(e, false) : undefined,
+        prune: (e: Entry) => isDestination(e) || (o.filter?.excludes(e, false) ?? false),
         dryRun: o.dryRun,
         signal: o.signal,
         onDelete: (p) => change('delete', p),
