@@ -845,3 +845,11 @@ t.test(
     t.match(cli.stderr, /d\/b: a file in the manifest but not in the snapshot tree/);
   },
 );
+
+t.test('a backup of a source that cannot be read says so and leaves no pending record', async (t) => {
+  const dir = shmDir(t);
+  const repo = `${dir}/repo`;
+  await t.rejects(backup(repo, `${dir}/missing`), { code: 'SOURCE_UNREADABLE', message: /ENOENT.*missing/ });
+  t.same(readdirSync(`${repo}/pending`), [], 'nothing left to resume');
+  t.notOk(existsSync(`${repo}/lock`), 'the lock is released');
+});

@@ -31,7 +31,14 @@ import {
 } from './manifest.js';
 import { compareScanOrder } from '../engine/delete.js';
 import { syncDir } from './durable.js';
-import { Repository, newSnapshotId, removeTree, type SnapshotRecord, type SnapshotStats } from './repository.js';
+import {
+  Repository,
+  newSnapshotId,
+  removeTree,
+  repoError,
+  type SnapshotRecord,
+  type SnapshotStats,
+} from './repository.js';
 import { JsonLinesWriter, readJsonLines } from './jsonl.js';
 import { TreeRoot, joinPath } from '../targets/posix/paths.js';
 
@@ -133,6 +140,14 @@ async function run(repo: Repository, source: string, o: BackupOptions): Promise<
   const id = resumed?.id ?? newSnapshotId(now);
   // The snapshot's time is when its first run started: the point in time it stands for.
   const started = resumed?.started ?? now.toISOString();
+  // A source that cannot be read at all is an error now, before a pending record says a backup
+  // of it is under way (it would be left behind, to be resumed by nothing).
+  try {
+    native.stat(source, { follow: true });
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw repoError('SOURCE_UNREADABLE', `backup source: ${e.message}`, source);
+  }
   if (!resumed) repo.writePending({ id, source, host, parent: parent?.id, started });
   const tree = repo.tree(id);
   const detector = o.detector ?? (o.checksum ? checksumDetector : statDetector);
