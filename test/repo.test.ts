@@ -853,3 +853,36 @@ t.test('a backup of a source that cannot be read says so and leaves no pending r
   t.same(readdirSync(`${repo}/pending`), [], 'nothing left to resume');
   t.notOk(existsSync(`${repo}/lock`), 'the lock is released');
 });
+
+t.test('a damaged snapshot record is named; the others still list, back up, restore, verify and prune', async (t) => {
+  const dir = shmDir(t);
+  const [src, repo] = [`${dir}/src`, `${dir}/repo`];
+  mkdirSync(src);
+  writeFileSync(`${src}/a`, 'a');
+  const ids: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    writeFileSync(`${src}/f${i}`, `file ${i}`);
+    ids.push((await backup(repo, src)).snapshot!.id);
+  }
+  writeFileSync(`${repo}/snapshots/${ids[1]}.json`, '{"id": "trunc'); // the middle one, truncated
+  const listed = spawnSync(process.execPath, [bin, 'snapshots', '-r', repo], { encoding: 'utf8' });
+  t.equal(listed.status, 1, 'exit 1');
+  t.match(listed.stderr, new RegExp(`SNAPSHOT_INVALID: snapshot record .*${ids[1]}\\.json is unreadable`));
+  t.equal(listed.stdout.trim().split('\n').length, 2, 'the other two listed');
+  const warnings: string[] = [];
+  const next = await backup(repo, src, { onWarning: (w) => warnings.push(w) });
+  t.equal(next.snapshot?.parent, ids[2], 'the next backup still finds its parent');
+  t.match(warnings.join('\n'), /unreadable: not considered as a parent/, 'and says what it passed over');
+  await t.rejects(restore(repo, ids[1]!, `${dir}/out1`), { code: 'SNAPSHOT_INVALID' });
+  const r = await restore(repo, ids[0]!, `${dir}/out0`);
+  t.same(r.failures, []);
+  const v = await verify(repo, { readData: true });
+  t.equal(v.snapshots, 3, 'the three readable snapshots verified');
+  t.same(
+    v.problems.map((p) => p.problem.replace(/ .*/, '')),
+    ['snapshot'],
+    'one problem: the damaged record',
+  );
+  prune(repo, { last: 1 });
+  t.ok(existsSync(`${repo}/trees/${ids[1]}`), "prune leaves the damaged snapshot's data: it is not an orphan");
+});

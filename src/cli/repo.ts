@@ -135,7 +135,12 @@ export function repoCommands(program: Command): void {
     .action((opts: RepoOpts) =>
       guarded(async () => {
         const { listSnapshots, loadConfig } = await repoLibrary();
-        for (const s of listSnapshots(repoOf(opts, loadConfig(opts.config)))) {
+        let damaged = 0;
+        const onDamaged = (err: Error & { code: string }) => {
+          damaged++;
+          process.stderr.write(`stripemover: ${err.code}: ${err.message}\n`);
+        };
+        for (const s of listSnapshots(repoOf(opts, loadConfig(opts.config)), onDamaged)) {
           if (opts.json) json(s);
           else {
             const tags = s.tags.length ? ` [${s.tags.join(',')}]` : '';
@@ -144,6 +149,7 @@ export function repoCommands(program: Command): void {
             );
           }
         }
+        return damaged ? Exit.failures : Exit.ok;
       }),
     );
 

@@ -122,7 +122,7 @@ async function run(repo: Repository, source: string, o: BackupOptions): Promise<
       ? repo.snapshot(resumed.parent)
       : undefined
     : repo
-        .snapshots()
+        .snapshots((err) => o.onWarning?.(`${err.message}: not considered as a parent`))
         .filter((s) => s.source === source && s.host === host)
         .at(-1);
   let parentIndex: ManifestIndex | undefined;

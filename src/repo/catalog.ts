@@ -4,9 +4,12 @@
 import { readManifest, type ManifestEntry } from './manifest.js';
 import { Repository, type SnapshotRecord } from './repository.js';
 
-/** The snapshot records of the repository at repoPath, oldest first. */
-export function listSnapshots(repoPath: string): SnapshotRecord[] {
-  return Repository.open(repoPath).snapshots();
+/**
+ * The snapshot records of the repository at repoPath, oldest first; one that cannot be read is
+ * left out and goes to `onDamaged` (an Error with code SNAPSHOT_INVALID and its path).
+ */
+export function listSnapshots(repoPath: string, onDamaged?: (err: Error & { code: string }) => void): SnapshotRecord[] {
+  return Repository.open(repoPath).snapshots(onDamaged);
 }
 
 /**

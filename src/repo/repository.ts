@@ -189,18 +189,38 @@ export class Repository {
   // ---- snapshots ----
 
   /** Every snapshot record, oldest first (by time, then id). A damaged record is reported, never skipped. */
-  snapshots(): SnapshotRecord[] {
-    const dir = path.join(this.root, 'snapshots');
-    return readdirSync(dir)
-      .filter((f) => f.endsWith('.json'))
-      .map((f) => this.snapshot(f.slice(0, -5)))
-      .sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : a.id < b.id ? -1 : 1));
+  /** The ids of every snapshot record, readable or not. */
+  snapshotIds(): string[] {
+    return readdirSync(path.join(this.root, 'snapshots'))
+      .filter((f) => f.endsWith('.json') && isSnapshotId(f.slice(0, -5)))
+      .map((f) => f.slice(0, -5));
+  }
+
+  /**
+   * The snapshot records, oldest first. One that cannot be read (a disk error, a hand edit) goes
+   * to `onDamaged` and is left out, so that it does not stop the others from being listed,
+   * backed up against, restored or verified; its tree and manifest are not orphans for that.
+   */
+  snapshots(onDamaged: (err: StripemoverError) => void = () => {}): SnapshotRecord[] {
+    const records: SnapshotRecord[] = [];
+    for (const id of this.snapshotIds()) {
+      try {
+        records.push(this.snapshot(id));
+      } catch (err) {
+        if (!(err instanceof StripemoverError)) throw err;
+        onDamaged(err);
+      }
+    }
+    return records.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : a.id < b.id ? -1 : 1));
   }
 
   snapshot(id: string): SnapshotRecord {
     const file = path.join(this.root, 'snapshots', `${checkId(id)}.json`);
     try {
-      return JSON.parse(readFileSync(file, 'utf8')) as SnapshotRecord;
+      const record = JSON.parse(readFileSync(file, 'utf8')) as SnapshotRecord;
+      if (record?.id !== id || typeof record.time !== 'string' || !record.manifest)
+        throw new Error('not a snapshot record');
+      return record;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT')
         throw repoError('SNAPSHOT_NOT_FOUND', `no snapshot ${id} in ${this.root}`, file);
@@ -210,6 +230,7 @@ export class Repository {
 
   /** A snapshot by id, unique id prefix, or 'latest' (of a source, if given). */
   resolve(ref: string, source?: string): SnapshotRecord {
+    if (isSnapshotId(ref) && this.hasSnapshot(ref)) return this.snapshot(ref); // says why, if damaged
     const all = this.snapshots().filter((s) => source === undefined || s.source === source);
     if (ref === 'latest') {
       const last = all.at(-1);
@@ -268,7 +289,7 @@ export class Repository {
    * is gone (prune keeps it for them).
    */
   orphans(): string[] {
-    const snapshots = this.snapshots().map((s) => s.id);
+    const snapshots = this.snapshotIds(); // a damaged record still accounts for its data
     const pending = this.pending();
     const trees = new Set([...snapshots, ...pending.map((p) => p.id)]);
     const manifests = new Set(trees);

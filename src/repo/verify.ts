@@ -65,13 +65,7 @@ export async function verify(repoPath: string, o: VerifyOptions = {}): Promise<V
     r.problems.push(p);
     o.onProblem?.(p);
   };
-  let records;
-  try {
-    records = repo.snapshots();
-  } catch (err) {
-    report({ problem: (err as Error).message });
-    return r;
-  }
+  const records = repo.snapshots((err) => report({ path: err.path, problem: err.message }));
   for (const snap of records) {
     r.snapshots++;
     const tree = Buffer.from(repo.tree(snap.id));
