@@ -7,6 +7,7 @@ import {
   existsSync,
   mkdirSync,
   readFileSync,
+  readdirSync,
   rmSync,
   statSync,
   symlinkSync,
@@ -261,3 +262,19 @@ t.test('--dry-run of paths deeper than PATH_MAX into a destination not made yet'
   t.equal(r.changes.filter((c) => c.startsWith('create ')).length, 1, 'the symlink');
   t.notOk(existsSync(`${dir}/new`), 'nothing written');
 });
+
+t.test(
+  'a file that cannot take its place (a directory stands there) fails alone, leaving no temporary file',
+  async (t) => {
+    const dir = diskDir(t);
+    mkdirSync(`${dir}/src`);
+    writeFileSync(`${dir}/src/x`, 'a file now');
+    writeFileSync(`${dir}/src/y`, 'fine');
+    mkdirSync(`${dir}/dst/x/inner`, { recursive: true });
+    const r = sm('sync', `${dir}/src`, `${dir}/dst`);
+    t.equal(r.status, 1, 'exit 1');
+    t.match(r.errors.join('\n'), /EISDIR.*\/dst\/x/);
+    t.same(readdirSync(`${dir}/dst`).sort(), ['x', 'y'], 'no .sm-*.tmp left beside it');
+    t.equal(readFileSync(`${dir}/dst/y`, 'utf8'), 'fine');
+  },
+);

@@ -307,7 +307,10 @@ std::vector<FileOutcome> copyFiles(const BatchOptions& o, const std::vector<File
       r.status = FileOutcome::Copied;
       if (o.verify) verifyOne(p, r);
     } catch (const SysError& e) {
+      bool named = r.status == FileOutcome::Copied;
       fail(r, e);
+      // Not renamed into place (a directory stands there, say): no named temporary left behind.
+      if (!named) unlink(p.tmp.c_str());
     } catch (const CopyFailure& f) {
       fail(r, f);
       // A copy that failed verification must not stay where a rerun would take it as complete.
