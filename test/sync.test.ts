@@ -278,3 +278,26 @@ t.test(
     t.equal(readFileSync(`${dir}/dst/y`, 'utf8'), 'fine');
   },
 );
+
+t.test(
+  'with --delete, a directory where the source now has a file or a symlink makes way (what the filter protects stays)',
+  async (t) => {
+    const dir = diskDir(t);
+    mkdirSync(`${dir}/src`);
+    writeFileSync(`${dir}/src/x`, 'a file now');
+    symlinkSync('x', `${dir}/src/s`);
+    writeFileSync(`${dir}/src/kept`, 'a file now');
+    mkdirSync(`${dir}/dst/x/inner`, { recursive: true });
+    writeFileSync(`${dir}/dst/x/inner/old`, 'old');
+    mkdirSync(`${dir}/dst/s`);
+    mkdirSync(`${dir}/dst/kept`);
+    writeFileSync(`${dir}/dst/kept/note.keep`, 'protected');
+    const r = sm('sync', '--delete', '--exclude', '*.keep', `${dir}/src`, `${dir}/dst`);
+    t.equal(r.status, 1, 'exit 1: kept/ could not make way');
+    t.match(r.errors.join('\n'), /kept/);
+    t.equal(readFileSync(`${dir}/dst/x`, 'utf8'), 'a file now', 'the directory made way for the file');
+    t.equal(native.readlink(`${dir}/dst/s`).toString(), 'x', 'and for the symlink');
+    t.equal(readFileSync(`${dir}/dst/kept/note.keep`, 'utf8'), 'protected', 'the protected entry stays');
+    t.ok(r.changes.includes(`delete ${dir}/dst/x/inner/old`), 'the deletions are listed');
+  },
+);

@@ -25,7 +25,7 @@ import { joinPath, PathList, TreeRoot } from '../targets/posix/paths.js';
 import { StreamScheduler } from './scheduler.js';
 import { ChunkJournal } from './chunk-journal.js';
 import { Throttle } from './throttle.js';
-import { deleteExtraneous } from './delete.js';
+import { deleteExtraneous, removeExtraneous } from './delete.js';
 import { DestinationIndex } from './destination.js';
 import { ReverseSpool } from './reverse-spool.js';
 import { DirectoryMaker } from './directory-maker.js';
@@ -557,6 +557,9 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     return e.ino === dstId.ino && e.dev === dstId.dev;
   };
   const prune = (e: Entry) => isDestination(e) || (o.filter?.excludes(e) ?? false);
+  // Size limits choose what is copied, not what is deleted (as rsync's): the rules alone.
+  const deletePrune = (e: Entry) => isDestination(e) || (o.filter?.excludes(e, false) ?? false);
+  const onDeleteError = (p: Buffer, err: unknown) => fail(p, toErrorRecord(err, displayPath(joinPath(dstRoot, p))));
   for (const [root, what] of [
     [srcLustre, srcRoot],
     [dstLustre, dstRoot],
@@ -614,6 +617,30 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
       // not in the previous copy
     }
     return undefined;
+  };
+
+  /**
+   * With --delete: a directory where a file, symlink or special file goes is removed first, as
+   * rsync does (what the filter protects in it stays, and then so does it, and the copy fails).
+   */
+  const makeRoom = async (rel: Buffer) => {
+    // Never the root: a source that is not a directory does not empty the destination (and
+    // --delete refuses it, see deleteExtraneous).
+    if (rel.length === 0) return;
+    await dirMaker.ready();
+    s.deleted += await removeExtraneous(dst, rel, {
+      prune: deletePrune,
+      signal: o.signal,
+      onDelete: (p) => change('delete', p),
+      onError: onDeleteError,
+    });
+  };
+  const isDirectory = (p: Buffer) => {
+    try {
+      return (native.stat(p).mode & 0o170000) === 0o040000;
+    } catch {
+      return false;
+    }
   };
 
   /** In a dry run: whether the destination has this path (a deep one below directories it lacks has not). */
@@ -828,6 +855,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
               events.emit('file', { entry: e, outcome: 'skipped' } satisfies FileResult);
               continue;
             }
+            if (o.delete && destination && (await destination.lookup(e.path))?.type === 'dir') await makeRoom(e.path);
             if (linkIt) {
               const queued = toLane(e);
               if (queued === true) await laneRoom();
@@ -849,6 +877,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
             }
             await dirMaker.ready();
             const [from, to] = [src.path(e.path), dst.path(e.path)];
+            if (o.delete && isDirectory(to)) await makeRoom(e.path);
             rmSync(to, { force: true }); // left by an interrupted run
             if (e.type === 'symlink') native.symlink(native.readlink(from), to);
             else if (e.type === 'fifo') native.mkfifo(to, 0o600);
@@ -928,12 +957,11 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
   if (!s.interrupted && o.delete) {
     try {
       s.deleted = await deleteExtraneous(srcRoot, dst, {
-        // Size limits choose what is copied, not what is deleted (as rsync's): the rules alone.
-        prune: (e: Entry) => isDestination(e) || (o.filter?.excludes(e, false) ?? false),
+        prune: deletePrune,
         dryRun: o.dryRun,
         signal: o.signal,
         onDelete: (p) => change('delete', p),
-        onError: (p, err) => fail(p, toErrorRecord(err, displayPath(joinPath(dstRoot, p)))),
+        onError: onDeleteError,
       });
     } catch (err) {
       if (!o.signal?.aborted) throw err;

@@ -25,6 +25,7 @@ export function compareScanOrder(a: Buffer, b: Buffer): number {
 }
 
 const EMPTY = Buffer.alloc(0);
+const SLASH = Buffer.from('/');
 const S_IFMT = 0o170000;
 const S_IFDIR = 0o040000;
 
@@ -62,48 +63,90 @@ export async function deleteExtraneous(srcRoot: Buffer, dstRoot: TreeRoot, o: De
     o.onError?.(EMPTY, new StripemoverError('DELETE_REFUSED', why, shown));
     return 0;
   }
-  // Extraneous directories on the walk's current path: each is removed when the walk leaves it,
-  // once its entries are (it stays when it holds entries the filter protects, as with rsync).
-  const open: Buffer[] = [];
-  let count = 0;
-  const leave = (next: Buffer | undefined) => {
-    while (open.length > 0 && !(next && isUnder(next, open.at(-1)!))) {
-      const dir = open.pop()!;
-      if (o.dryRun) continue;
-      try {
-        rmdirSync(dstRoot.path(dir));
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'ENOTEMPTY' || code === 'EEXIST')
-          count--; // holds protected entries: kept
-        else o.onError?.(dir, err);
-      }
-    }
-  };
+  const remover = new Remover(dstRoot, o);
   // A source directory that could not be read hides its children: nothing under it is deleted.
   const unreadable: Buffer[] = [];
   const src = scan(srcRoot, { prune: o.prune, signal: o.signal, onError: (e) => unreadable.push(e.path) });
   const dst = scan(dstRoot.root, { prune: o.prune, signal: o.signal, onError: (e) => o.onError?.(e.path, e) });
   let a = await src.next();
   for await (const d of dst) {
-    leave(d.path);
+    remover.reach(d.path);
     while (!a.done && compareScanOrder(a.value.path, d.path) < 0) a = await src.next();
     if (!a.done && a.value.path.equals(d.path)) continue;
     if (unreadable.some((u) => d.path.equals(u) || isUnder(d.path, u))) continue;
-    o.onDelete?.(d.path, d.type);
-    count++;
-    if (d.type === 'dir') {
-      open.push(d.path); // its entries come next in the walk
-      continue;
-    }
-    if (o.dryRun) continue;
-    try {
-      rmSync(dstRoot.path(d.path), { force: true });
-    } catch (err) {
-      o.onError?.(d.path, err);
+    remover.remove(d);
+  }
+  remover.reach(undefined);
+  await src.return(undefined as never);
+  return remover.removed;
+}
+
+/**
+ * Makes room at `rel` in the destination for an entry of another type (a file where it holds a
+ * directory), as --delete would: the directory and its entries go, except what the filter
+ * protects (and the directories holding that). Returns how many entries went.
+ */
+export async function removeExtraneous(dstRoot: TreeRoot, rel: Buffer, o: DeleteOptions = {}): Promise<number> {
+  const remover = new Remover(dstRoot, o);
+  // Paths from the root of the transfer, where the filter's rules are anchored.
+  const fromRoot = (p: Buffer) => (p.length === 0 ? rel : Buffer.concat([rel, SLASH, p]));
+  const below = scan(dstRoot.path(rel), {
+    prune: o.prune && ((e) => o.prune!({ ...e, path: fromRoot(e.path) })),
+    signal: o.signal,
+    onError: (err) => o.onError?.(fromRoot(err.path), err),
+  });
+  for await (const e of below) {
+    const path = fromRoot(e.path);
+    remover.reach(path);
+    remover.remove({ path, type: e.type });
+  }
+  remover.reach(undefined);
+  return remover.removed;
+}
+
+/**
+ * Removes extraneous entries met in walk order: a file at once, a directory once the walk has
+ * left it, when its entries are gone (it stays when it holds entries the filter protects, as
+ * rsync leaves it).
+ */
+class Remover {
+  /** Extraneous directories on the walk's current path. */
+  private readonly open: Buffer[] = [];
+  removed = 0;
+
+  constructor(
+    private readonly dstRoot: TreeRoot,
+    private readonly o: DeleteOptions,
+  ) {}
+
+  /** The walk is at `next` (undefined: it is over): the directories it has left are removed. */
+  reach(next: Buffer | undefined): void {
+    while (this.open.length > 0 && !(next && isUnder(next, this.open.at(-1)!))) {
+      const dir = this.open.pop()!;
+      if (this.o.dryRun) continue;
+      try {
+        rmdirSync(this.dstRoot.path(dir));
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOTEMPTY' || code === 'EEXIST')
+          this.removed--; // holds protected entries: kept
+        else this.o.onError?.(dir, err);
+      }
     }
   }
-  leave(undefined);
-  await src.return(undefined as never);
-  return count;
+
+  remove(e: Pick<Entry, 'path' | 'type'>): void {
+    this.o.onDelete?.(e.path, e.type);
+    this.removed++;
+    if (e.type === 'dir') {
+      this.open.push(e.path); // its entries come next in the walk
+      return;
+    }
+    if (this.o.dryRun) return;
+    try {
+      rmSync(this.dstRoot.path(e.path), { force: true });
+    } catch (err) {
+      this.o.onError?.(e.path, err);
+    }
+  }
 }
