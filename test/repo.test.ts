@@ -886,3 +886,31 @@ t.test('a damaged snapshot record is named; the others still list, back up, rest
   prune(repo, { last: 1 });
   t.ok(existsSync(`${repo}/trees/${ids[1]}`), "prune leaves the damaged snapshot's data: it is not an orphan");
 });
+
+t.test(
+  'review fixes: restore --path of hard links whose first name is outside; latest when the newest record is damaged',
+  async (t) => {
+    const dir = shmDir(t);
+    const [src, repo] = [`${dir}/src`, `${dir}/repo`];
+    mkdirSync(`${src}/a_out`, { recursive: true });
+    mkdirSync(`${src}/b_in`);
+    writeFileSync(`${src}/a_out/first`, 'linked');
+    linkSync(`${src}/a_out/first`, `${src}/b_in/second`);
+    linkSync(`${src}/a_out/first`, `${src}/b_in/third`);
+    const older = (await backup(repo, src)).snapshot!.id;
+    const r = await restore(repo, 'latest', `${dir}/out`, { paths: ['b_in'] });
+    t.same(r.failures, [], 'both names restored, nothing called missing');
+    t.equal(statSync(`${dir}/out/b_in/second`).ino, statSync(`${dir}/out/b_in/third`).ino, 'still one inode');
+
+    writeFileSync(`${src}/new`, 'new');
+    const newest = (await backup(repo, src)).snapshot!.id;
+    writeFileSync(`${repo}/snapshots/${newest}.json`, '{"id":');
+    await t.rejects(restore(repo, 'latest', `${dir}/out2`), {
+      code: 'SNAPSHOT_INVALID',
+      message: new RegExp(`'latest' may be ${newest}`),
+    });
+    t.notOk(existsSync(`${dir}/out2`), 'no older snapshot restored in its place');
+    const byId = await restore(repo, older, `${dir}/out3`);
+    t.same(byId.failures, [], 'the older one by its id still restores');
+  },
+);

@@ -5,6 +5,7 @@ import {
   chmodSync,
   chownSync,
   existsSync,
+  linkSync,
   mkdirSync,
   readFileSync,
   readdirSync,
@@ -299,5 +300,43 @@ t.test(
     t.equal(native.readlink(`${dir}/dst/s`).toString(), 'x', 'and for the symlink');
     t.equal(readFileSync(`${dir}/dst/kept/note.keep`, 'utf8'), 'protected', 'the protected entry stays');
     t.ok(r.changes.includes(`delete ${dir}/dst/x/inner/old`), 'the deletions are listed');
+  },
+);
+
+t.test(
+  'review fixes: a protected directory stays under --delete; a shared inode is never changed in place; DST as a symlink inside SRC',
+  async (t) => {
+    const dir = diskDir(t);
+    // A directory rule protects the destination's directory even where the source has a symlink.
+    mkdirSync(`${dir}/src`);
+    mkdirSync(`${dir}/dst/cache`, { recursive: true });
+    writeFileSync(`${dir}/dst/cache/data`, 'precious');
+    symlinkSync('/nowhere', `${dir}/src/cache`);
+    sm('sync', '--delete', '--exclude', 'cache/', `${dir}/src`, `${dir}/dst`);
+    t.equal(readFileSync(`${dir}/dst/cache/data`, 'utf8'), 'precious', 'the protected directory keeps its data');
+
+    // A file left as it is but with another mode, whose inode has another name (another snapshot's).
+    mkdirSync(`${dir}/s2`);
+    writeFileSync(`${dir}/s2/f`, 'same bytes');
+    t.equal(sm('sync', `${dir}/s2`, `${dir}/d2`).status, 0);
+    linkSync(`${dir}/d2/f`, `${dir}/elsewhere`);
+    chmodSync(`${dir}/s2/f`, 0o600);
+    t.equal(sm('sync', `${dir}/s2`, `${dir}/d2`).status, 0);
+    t.equal(statSync(`${dir}/d2/f`).mode & 0o777, 0o600, 'the copy has the new mode');
+    t.equal(
+      statSync(`${dir}/elsewhere`).mode & 0o777,
+      0o644,
+      'the other name keeps its own: copied afresh, not chmod-ed',
+    );
+
+    // DST given as a symlink to a directory inside SRC.
+    mkdirSync(`${dir}/s3/b`, { recursive: true });
+    for (const d of ['a', 'c']) {
+      mkdirSync(`${dir}/s3/${d}`);
+      writeFileSync(`${dir}/s3/${d}/f`, d);
+    }
+    symlinkSync(`${dir}/s3/b`, `${dir}/dlink`);
+    t.equal(sm('sync', `${dir}/s3`, `${dir}/dlink`).status, 0);
+    t.same(readdirSync(`${dir}/s3/b`).sort(), ['a', 'c'], 'the destination was not copied into itself');
   },
 );

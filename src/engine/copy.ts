@@ -550,7 +550,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
   const isDestination = (e: Entry) => {
     if (e.type !== 'dir' || o.dryRun) return false; // a dry run makes nothing to find
     try {
-      dstId ??= native.stat(dstRoot);
+      dstId ??= native.stat(dstRoot, { follow: true }); // DST may be given as a symlink to it
     } catch {
       return false; // not made: the root failed (reported)
     }
@@ -584,24 +584,26 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
   const asRoot = process.geteuid?.() === 0;
   /**
    * A file left as it is still takes the source's mode, times and (as root) owner, as with
-   * rsync -a: a chmod on either side is undone by the next sync. Extended attributes and ACLs
-   * are not compared (that would read them for every file): a file whose only change is there
-   * keeps the destination's.
+   * rsync -a: a chmod on either side is undone by the next sync ('kept'). Not in place on an
+   * inode with other names: it may be another snapshot's (a backup tree links its parent's), so
+   * the file is copied afresh ('copy'). Extended attributes and ACLs are not compared (that would
+   * read them for every file): a file whose only change is there keeps the destination's.
    */
-  const keepAttributes = (e: Entry, there: Entry): boolean => {
+  const keepAttributes = (e: Entry, there: Entry): 'kept' | 'copy' | 'failed' => {
     if (
       there.mode === e.mode &&
       there.mtimeNs === e.mtimeNs &&
       (!asRoot || (there.uid === e.uid && there.gid === e.gid))
     )
-      return true;
+      return 'kept';
+    if (there.nlink > 1) return 'copy';
     try {
       native.copyMetadata(src.path(e.path), dst.path(e.path));
-      return true;
+      return 'kept';
     } catch (err) {
       failedPaths.add(key(e.path));
       fail(e.path, toErrorRecord(err, displayPath(joinPath(dstRoot, e.path))), e);
-      return false;
+      return 'failed';
     }
   };
 
@@ -622,25 +624,19 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
   /**
    * With --delete: a directory where a file, symlink or special file goes is removed first, as
    * rsync does (what the filter protects in it stays, and then so does it, and the copy fails).
+   * Not one the filter protects itself (the destination index leaves those out), and never the
+   * root: a source that is not a directory does not empty the destination (see deleteExtraneous).
    */
-  const makeRoom = async (rel: Buffer) => {
-    // Never the root: a source that is not a directory does not empty the destination (and
-    // --delete refuses it, see deleteExtraneous).
-    if (rel.length === 0) return;
+  const makeRoom = async (e: Entry) => {
+    if (!o.delete || !destination || e.path.length === 0) return;
+    if ((await destination.lookup(e.path))?.type !== 'dir') return;
     await dirMaker.ready();
-    s.deleted += await removeExtraneous(dst, rel, {
+    s.deleted += await removeExtraneous(dst, e.path, {
       prune: deletePrune,
       signal: o.signal,
       onDelete: (p) => change('delete', p),
       onError: onDeleteError,
     });
-  };
-  const isDirectory = (p: Buffer) => {
-    try {
-      return (native.stat(p).mode & 0o170000) === 0o040000;
-    } catch {
-      return false;
-    }
   };
 
   /** In a dry run: whether the destination has this path (a deep one below directories it lacks has not). */
@@ -848,14 +844,15 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
               continue;
             }
             const there = destination && (await complete(e));
-            if (there) {
-              if (!keepAttributes(e, there)) continue; // reported
+            const kept = there ? keepAttributes(e, there) : 'copy';
+            if (kept === 'failed') continue; // reported
+            if (kept === 'kept') {
               s.skipped++;
               skippedBytes += e.size;
               events.emit('file', { entry: e, outcome: 'skipped' } satisfies FileResult);
               continue;
             }
-            if (o.delete && destination && (await destination.lookup(e.path))?.type === 'dir') await makeRoom(e.path);
+            await makeRoom(e);
             if (linkIt) {
               const queued = toLane(e);
               if (queued === true) await laneRoom();
@@ -877,7 +874,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
             }
             await dirMaker.ready();
             const [from, to] = [src.path(e.path), dst.path(e.path)];
-            if (o.delete && isDirectory(to)) await makeRoom(e.path);
+            await makeRoom(e);
             rmSync(to, { force: true }); // left by an interrupted run
             if (e.type === 'symlink') native.symlink(native.readlink(from), to);
             else if (e.type === 'fifo') native.mkfifo(to, 0o600);
@@ -956,7 +953,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
   s.interrupted = !!o.signal?.aborted;
   if (!s.interrupted && o.delete) {
     try {
-      s.deleted = await deleteExtraneous(srcRoot, dst, {
+      s.deleted += await deleteExtraneous(srcRoot, dst, {
         prune: deletePrune,
         dryRun: o.dryRun,
         signal: o.signal,

@@ -231,7 +231,21 @@ export class Repository {
   /** A snapshot by id, unique id prefix, or 'latest' (of a source, if given). */
   resolve(ref: string, source?: string): SnapshotRecord {
     if (isSnapshotId(ref) && this.hasSnapshot(ref)) return this.snapshot(ref); // says why, if damaged
-    const all = this.snapshots().filter((s) => source === undefined || s.source === source);
+    const damaged: StripemoverError[] = [];
+    const records = this.snapshots((err) => damaged.push(err));
+    const all = records.filter((s) => source === undefined || s.source === source);
+    // A damaged record might be the one meant (ids sort by time; its source is unknown): that
+    // is said, not passed over for an older one.
+    const readable = new Set(records.map((s) => s.id));
+    const unreadable = this.snapshotIds().filter((id) => !readable.has(id));
+    const newest = all.at(-1)?.id ?? '';
+    const suspect = unreadable.find((id) => (ref === 'latest' ? id > newest : id.startsWith(ref) || id.endsWith(ref)));
+    if (suspect !== undefined && damaged.length > 0) {
+      throw repoError(
+        'SNAPSHOT_INVALID',
+        `'${ref}' may be ${suspect}, whose record is unreadable: ${damaged.map((d) => d.message).join('; ')}`,
+      );
+    }
     if (ref === 'latest') {
       const last = all.at(-1);
       if (!last) throw repoError('SNAPSHOT_NOT_FOUND', `no snapshot in ${this.root}${source ? ` of ${source}` : ''}`);

@@ -222,12 +222,12 @@ export async function restore(
         const rel = Buffer.from(key, 'base64');
         if (refused.has(key) || strangers.has(key) || explained.has(displayPath(joinPath(treeRoot, rel)))) continue;
         const got = inode(rel);
+        // A later name is there if it is the inode of another name of its group that was
+        // restored (its first name may be outside the selection).
         const first = files.get(key)?.link;
-        if (
-          got?.type === type &&
-          (type !== 'file' || (first !== undefined && inode(Buffer.from(first, 'base64'))?.ino === got.ino))
-        )
-          continue;
+        const linked = () =>
+          (names.get(first!) ?? []).some((n) => n !== key && inode(Buffer.from(n, 'base64'))?.ino === got!.ino);
+        if (got?.type === type && (type !== 'file' || (first !== undefined && linked()))) continue;
         report(rel, 'MISSING_FROM_SNAPSHOT', `a ${type} in the manifest but not in the snapshot tree: not restored`);
       }
     }
