@@ -99,10 +99,15 @@ void apply(const Ops& ops, const FileStat& st, const MetadataOptions& o) {
   std::vector<std::string> names = namesOf(list);
   // The target's own extras go first: an ACL inherited from its directory's default ACL, or one
   // left from an earlier version, is not the source's (and would also change what chmod sets).
+  // Only in the namespaces copied: a file system's own (system.nfs4_acl, btrfs.*) are its own.
+  auto removable = [](const std::string& n) {
+    return n.rfind("user.", 0) == 0 || n.rfind("trusted.", 0) == 0 || n == "system.posix_acl_access" ||
+           n == "system.posix_acl_default";
+  };
   if (fetch([&](char* b, size_t n) { return ops.listDst(b, n); }, list)) {
     for (const std::string& name : namesOf(list))
-      if (std::find(names.begin(), names.end(), name) == names.end() && ops.remove(name.c_str()) != 0 &&
-          errno != ENODATA)
+      if (removable(name) && std::find(names.begin(), names.end(), name) == names.end() &&
+          ops.remove(name.c_str()) != 0 && errno != ENODATA)
         throwErrno("removexattr", ops.path());
   } else if (errno != ENOTSUP) {
     throwErrno("listxattr", ops.path());
