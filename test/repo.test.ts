@@ -7,9 +7,11 @@ import t, { type Test } from 'tap';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import {
   appendFileSync,
+  closeSync,
   existsSync,
   linkSync,
   mkdirSync,
+  openSync,
   readFileSync,
   readdirSync,
   renameSync,
@@ -18,6 +20,7 @@ import {
   symlinkSync,
   utimesSync,
   writeFileSync,
+  writeSync,
 } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -912,5 +915,29 @@ t.test(
     t.notOk(existsSync(`${dir}/out2`), 'no older snapshot restored in its place');
     const byId = await restore(repo, older, `${dir}/out3`);
     t.same(byId.failures, [], 'the older one by its id still restores');
+  },
+);
+
+t.test(
+  'backup --checksum compares a file stored in units unit by unit: unchanged, it is not copied again',
+  async (t) => {
+    const dir = shmDir(t);
+    const [src, repo] = [`${dir}/src`, `${dir}/repo`];
+    mkdirSync(src);
+    writeFileSync(`${src}/big`, pseudoRandom((64 << 20) + 4097, 5)); // two units of the default 64 MiB cut
+    writeFileSync(`${src}/small`, 'small');
+    await backup(repo, src);
+    const second = await backup(repo, src, { checksum: true });
+    t.equal(second.snapshot?.stats.copiedFiles, 0, 'nothing copied again');
+    t.equal(second.snapshot?.stats.unchangedFiles, 2);
+    // One byte changed in the second unit, size and mtime kept: found by its digest.
+    const { mtime } = statSync(`${src}/big`);
+    const fd = openSync(`${src}/big`, 'r+');
+    writeSync(fd, Buffer.from([0x42]), 0, 1, (64 << 20) + 100);
+    closeSync(fd);
+    utimesSync(`${src}/big`, mtime, mtime);
+    const third = await backup(repo, src, { checksum: true });
+    t.equal(third.snapshot?.stats.copiedFiles, 1, 'the changed one is copied');
+    t.same((await verify(repo, { readData: true })).problems, []);
   },
 );

@@ -31,6 +31,7 @@ import {
 } from './manifest.js';
 import { compareScanOrder } from '../engine/delete.js';
 import { syncDir } from './durable.js';
+import { mismatch } from './digests.js';
 import {
   Repository,
   newSnapshotId,
@@ -62,11 +63,15 @@ export const statDetector: ChangeDetector = {
     p.ino === String(e.ino),
 };
 
-/** --checksum: same size and the same XXH64 as recorded (reads every file with a parent record). */
+/**
+ * --checksum: same size and the same XXH64 as recorded, of the whole file or of each unit of a
+ * file stored in units, cut as it was (reads every file with a parent record).
+ */
 export const checksumDetector: ChangeDetector = {
   async unchanged(e, p, file) {
-    if (p === undefined || p.type !== 'file' || p.size !== e.size || p.hash === undefined) return false;
-    return (await native.hashFileAsync(file(), { sparse: true })).digest === p.hash;
+    if (p === undefined || p.type !== 'file' || p.size !== e.size) return false;
+    if (p.hash === undefined && p.units === undefined) return false;
+    return (await mismatch(file(), p)) === undefined;
   },
 };
 
