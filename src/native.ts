@@ -139,6 +139,8 @@ export interface CopyFilesOptions {
   reflink?: boolean;
   /** With reflink, whether the source itself may be cloned (default true). */
   cloneSource?: boolean;
+  /** A previous copy stands for a file (is linked) only if their xattrs and ACLs match too (default false). */
+  compareXattrs?: boolean;
   cancel?: Int32Array;
   budget?: BigInt64Array;
   /** With layouts: keep their OST indices (default: Lustre places stripes afresh). */

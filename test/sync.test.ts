@@ -340,3 +340,28 @@ t.test(
     t.same(readdirSync(`${dir}/s3/b`).sort(), ['a', 'c'], 'the destination was not copied into itself');
   },
 );
+
+t.test("--link-dest links a file only if its xattrs and ACLs are the previous copy's too", async (t) => {
+  const dir = diskDir(t);
+  tree(`${dir}/src`);
+  t.equal(sm('sync', `${dir}/src`, `${dir}/snap1`).status, 0);
+  // Only an xattr and an ACL change: size, mtime and mode stay.
+  native.setXattr(`${dir}/src/keep/a`, 'user.tag', 'new');
+  spawnSync('setfacl', ['-m', 'u:nobody:r', `${dir}/src/keep/deep/b`]);
+  const r = sm('sync', '--link-dest', `${dir}/snap1`, `${dir}/src`, `${dir}/snap2`);
+  t.equal(r.status, 0, r.stderr);
+  t.equal(r.summary.files, 2, 'the two files copied');
+  for (const f of ['keep/a', 'keep/deep/b']) {
+    const names = native.listXattrs(`${dir}/src/${f}`);
+    t.ok(names.length > 0, `${f} has ${names.join(', ')}`);
+    t.same(native.listXattrs(`${dir}/snap2/${f}`), names, `${f}: the new snapshot has the source's`);
+    for (const n of names) t.same(native.getXattr(`${dir}/snap2/${f}`, n), native.getXattr(`${dir}/src/${f}`, n));
+  }
+  t.not(statSync(`${dir}/snap2/keep/a`).ino, statSync(`${dir}/snap1/keep/a`).ino, 'not linked to the old copy');
+  t.equal(
+    statSync(`${dir}/snap2/keep/gone`).ino,
+    statSync(`${dir}/snap1/keep/gone`).ino,
+    'the unchanged one is linked',
+  );
+  t.same(native.listXattrs(`${dir}/snap1/keep/a`), [], 'the previous snapshot is untouched');
+});

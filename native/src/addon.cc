@@ -374,6 +374,7 @@ sm::BatchOptions batchOptionsArg(const Napi::CallbackInfo& info) {
   b.keepOsts = boolOpt(o, "keepOsts", false);
   b.reflink = boolOpt(o, "reflink", true);
   b.cloneSource = boolOpt(o, "cloneSource", true);
+  b.compareXattrs = boolOpt(o, "compareXattrs", false);
   Napi::Value cancel = o.Get("cancel");
   if (cancel.IsTypedArray()) b.cancel = cancel.As<Napi::Int32Array>().Data();
   Napi::Value budget = o.Get("budget");

@@ -117,11 +117,12 @@ bool alreadyThere(const BatchOptions& o, At src, At dst, const FileStat& st) {
 }
 
 // A file of the previous copy that can stand for this one: same size, mtime, mode (and owner).
-bool unchangedIn(const BatchOptions& o, At prev, const FileStat& st) {
+bool unchangedIn(const BatchOptions& o, At src, At prev, const FileStat& st) {
   FileStat p;
   return lstatAt(prev.dir, prev.name, p) && S_ISREG(p.mode) && p.size == st.size && p.mtimeSec == st.mtimeSec &&
          p.mtimeNsec == st.mtimeNsec && p.mode == st.mode &&
-         (!o.metadata.owner || (p.uid == st.uid && p.gid == st.gid));
+         (!o.metadata.owner || (p.uid == st.uid && p.gid == st.gid)) &&
+         (!o.compareXattrs || copiedXattrs(src.path()) == copiedXattrs(prev.path()));
 }
 
 // Whether a regular file, as `now` says it is, needs copying at all, by stat data alone: what is
@@ -131,7 +132,7 @@ bool skippedOrLinked(const BatchOptions& o, At src, const FileStat& now, At dst,
                      const std::string& shown, FileOutcome& out) {
   if (o.checkExisting && alreadyThere(o, src, dst, now)) {
     out.status = FileOutcome::Skipped;
-  } else if (prev && unchangedIn(o, *prev, now)) {
+  } else if (prev && unchangedIn(o, src, *prev, now)) {
     // A new name for the previous copy's inode: one link where the name is free (a new
     // snapshot); over an existing file, linked aside and renamed, atomically like a copy.
     if (linkat(prev->dir, prev->name.c_str(), dst.dir, dst.name.c_str(), 0) != 0) {

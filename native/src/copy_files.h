@@ -35,6 +35,8 @@ struct BatchOptions {
   // base (see FileJob).
   bool reflink = true;
   bool cloneSource = true;
+  // A previous copy stands for a file (is linked) only if their xattrs and ACLs are the same too.
+  bool compareXattrs = false;
 };
 
 struct FileOutcome {

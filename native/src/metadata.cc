@@ -136,4 +136,22 @@ void copyMetadataPath(const std::string& src, const std::string& dst, const File
   apply(PathOps{src, dst}, st, o);
 }
 
+std::vector<std::pair<std::string, std::string>> copiedXattrs(const std::string& path) {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::string list, value;
+  if (!fetch([&](char* b, size_t n) { return llistxattr(path.c_str(), b, n); }, list)) {
+    if (errno == ENOTSUP) return out;
+    throwErrno("llistxattr", path);
+  }
+  for (std::string& name : namesOf(list)) {
+    if (!fetch([&](char* b, size_t n) { return lgetxattr(path.c_str(), name.c_str(), b, n); }, value)) {
+      if (errno == ENODATA) continue;  // removed meanwhile
+      throwErrno("lgetxattr", path);
+    }
+    out.emplace_back(std::move(name), value);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 }  // namespace sm

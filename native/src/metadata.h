@@ -3,6 +3,8 @@
 // only but a later write would change mtime.
 #pragma once
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "file.h"
 
@@ -16,5 +18,9 @@ struct MetadataOptions {
 void copyMetadataFd(int srcFd, int dstFd, const FileStat& st, const MetadataOptions& o, const std::string& dstPath);
 // By path, never following a final symlink (directories, symlinks, fifos, devices).
 void copyMetadataPath(const std::string& src, const std::string& dst, const FileStat& st, const MetadataOptions& o);
+
+// The extended attributes (ACLs included) a copy of `path` carries, as name and value, sorted by
+// name: what the calls above copy (not security.* labels, nor Lustre's internal attributes).
+std::vector<std::pair<std::string, std::string>> copiedXattrs(const std::string& path);
 
 }  // namespace sm

@@ -88,6 +88,12 @@ export interface CopyOptions {
 export interface SyncOptions extends CopyOptions {
   /** A previous copy: files unchanged there (size, mtime, mode, owner) are hard-linked from it, not copied. */
   linkDest?: string | Buffer;
+  /**
+   * With linkDest: a file is linked only if its xattrs and ACLs equal the previous copy's too, as
+   * rsync -aX --link-dest compares them (default true; two more listxattr calls per file). A
+   * backup turns it off: its own change detection compares ctime, which an xattr change moves.
+   */
+  linkXattrs?: boolean;
 
   /**
    * Sees every scanned entry, in scan order, before anything is done with it. For a regular file,
@@ -261,6 +267,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     budget: throttle?.budget,
     reflink: o.reflink !== false,
     cloneSource: o.cloneSource !== false,
+    compareXattrs: o.linkXattrs !== false,
   };
 
   // Large files: their units share one temporary file, committed when the last unit is in.

@@ -215,6 +215,8 @@ async function run(repo: Repository, source: string, o: BackupOptions): Promise<
     reflink: o.reflink,
     // A snapshot sharing its source's blocks would share its media too: not a backup.
     cloneSource: false,
+    // The detector compares ctime, which any xattr or ACL change moves: no need to read them.
+    linkXattrs: false,
     signal: o.signal,
     // Returns, for a file, the detector's verdict: unchanged since the parent (then linked).
     onEntry: (e) => {

@@ -25,6 +25,8 @@ export interface TaskOptions {
   /** Copies may be reflink clones (see CopyOptions.reflink), of their source too with cloneSource. */
   reflink: boolean;
   cloneSource: boolean;
+  /** See SyncOptions.linkXattrs. */
+  compareXattrs: boolean;
 }
 
 export interface BatchTask extends TaskOptions {
@@ -103,7 +105,20 @@ export interface TaskResult {
 /** The options of native copyFiles and linkFiles, out of a task. */
 function filesOptions(t: TaskOptions & { keepOsts?: boolean }) {
   const { fsync, hash, verify, checksum, checkExisting, cancel, budget, keepOsts, reflink, cloneSource } = t;
-  return { fsync, hash, verify, checksum, checkExisting, cancel, budget, keepOsts, reflink, cloneSource };
+  const { compareXattrs } = t;
+  return {
+    fsync,
+    hash,
+    verify,
+    checksum,
+    checkExisting,
+    cancel,
+    budget,
+    keepOsts,
+    reflink,
+    cloneSource,
+    compareXattrs,
+  };
 }
 
 /** Small files: the whole batch in one native call (see native copyFiles). */
