@@ -88,15 +88,37 @@ std::vector<std::string> namesOf(const std::string& list) {
   return out;
 }
 
+using Xattrs = std::vector<std::pair<std::string, std::string>>;
+
+// The attributes a copy carries (see namesOf), name and value, read through list and get;
+// errors name `shown`.
+template <typename List, typename Get>
+Xattrs readCopied(List list, Get get, const std::string& shown) {
+  Xattrs out;
+  std::string names, value;
+  if (!fetch(list, names)) {
+    if (errno == ENOTSUP) return out;
+    throwErrno("listxattr", shown);
+  }
+  for (std::string& name : namesOf(names)) {
+    if (!fetch([&](char* b, size_t n) { return get(name.c_str(), b, n); }, value)) {
+      if (errno == ENODATA) continue;  // removed meanwhile
+      throwErrno("getxattr", shown);
+    }
+    out.emplace_back(std::move(name), value);
+  }
+  return out;
+}
+
 template <typename Ops>
 void apply(const Ops& ops, const FileStat& st, const MetadataOptions& o) {
   bool link = S_ISLNK(st.mode);
-  std::string list, value;
-  if (!fetch([&](char* b, size_t n) { return ops.list(b, n); }, list)) {
-    if (errno != ENOTSUP) throwErrno("listxattr", ops.path());
-    list.clear();
-  }
-  std::vector<std::string> names = namesOf(list);
+  Xattrs attrs = readCopied([&](char* b, size_t n) { return ops.list(b, n); },
+                            [&](const char* name, char* b, size_t n) { return ops.get(name, b, n); }, ops.path());
+  auto copied = [&](const std::string& name) {
+    return std::any_of(attrs.begin(), attrs.end(), [&](const auto& a) { return a.first == name; });
+  };
+  std::string list;
   // The target's own extras go first: an ACL inherited from its directory's default ACL, or one
   // left from an earlier version, is not the source's (and would also change what chmod sets).
   // Only in the namespaces copied: a file system's own (system.nfs4_acl, btrfs.*) are its own.
@@ -106,8 +128,7 @@ void apply(const Ops& ops, const FileStat& st, const MetadataOptions& o) {
   };
   if (fetch([&](char* b, size_t n) { return ops.listDst(b, n); }, list)) {
     for (const std::string& name : namesOf(list))
-      if (removable(name) && std::find(names.begin(), names.end(), name) == names.end() &&
-          ops.remove(name.c_str()) != 0 && errno != ENODATA)
+      if (removable(name) && !copied(name) && ops.remove(name.c_str()) != 0 && errno != ENODATA)
         throwErrno("removexattr", ops.path());
   } else if (errno != ENOTSUP) {
     throwErrno("listxattr", ops.path());
@@ -115,13 +136,8 @@ void apply(const Ops& ops, const FileStat& st, const MetadataOptions& o) {
   // chown first: it clears setuid/setgid, which chmod then sets.
   if (o.owner && ops.chown(st.uid, st.gid) != 0) throwErrno("chown", ops.path());
   if (!link && ops.chmod(st.mode & 07777) != 0) throwErrno("chmod", ops.path());
-  for (const std::string& name : names) {
-    if (!fetch([&](char* b, size_t n) { return ops.get(name.c_str(), b, n); }, value)) {
-      if (errno == ENODATA) continue;  // removed meanwhile
-      throwErrno("getxattr", ops.path());
-    }
+  for (const auto& [name, value] : attrs)
     if (ops.set(name.c_str(), value) != 0) throwErrno("setxattr", ops.path());
-  }
   timespec ts[2] = {{st.atimeSec, st.atimeNsec}, {st.mtimeSec, st.mtimeNsec}};
   if (ops.times(ts) != 0) throwErrno("utimensat", ops.path());
 }
@@ -137,19 +153,9 @@ void copyMetadataPath(const std::string& src, const std::string& dst, const File
 }
 
 std::vector<std::pair<std::string, std::string>> copiedXattrs(const std::string& path) {
-  std::vector<std::pair<std::string, std::string>> out;
-  std::string list, value;
-  if (!fetch([&](char* b, size_t n) { return llistxattr(path.c_str(), b, n); }, list)) {
-    if (errno == ENOTSUP) return out;
-    throwErrno("llistxattr", path);
-  }
-  for (std::string& name : namesOf(list)) {
-    if (!fetch([&](char* b, size_t n) { return lgetxattr(path.c_str(), name.c_str(), b, n); }, value)) {
-      if (errno == ENODATA) continue;  // removed meanwhile
-      throwErrno("lgetxattr", path);
-    }
-    out.emplace_back(std::move(name), value);
-  }
+  Xattrs out =
+      readCopied([&](char* b, size_t n) { return llistxattr(path.c_str(), b, n); },
+                 [&](const char* name, char* b, size_t n) { return lgetxattr(path.c_str(), name, b, n); }, path);
   std::sort(out.begin(), out.end());
   return out;
 }
