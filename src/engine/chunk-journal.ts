@@ -5,6 +5,13 @@
 // A rerun that finds both, for the same source version, copies only the missing chunks.
 import { closeSync, existsSync, fdatasyncSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import type { Entry } from '../model/entry.js';
+import { native } from '../native.js';
+
+/** Where a large file copied to `path` is written before its rename, and the journal beside it. */
+export function chunkFiles(path: Buffer): { tmp: Buffer; journal: Buffer } {
+  const tmp = native.tempPath(path);
+  return { tmp, journal: Buffer.concat([tmp, Buffer.from('.journal')]) };
+}
 
 interface Header {
   /** 2: written after the temporary file was made, and says whether it is a clone. Any other journal starts afresh. */

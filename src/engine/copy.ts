@@ -23,9 +23,9 @@ import {
 import type { WorkUnit } from '../plan/index.js';
 import { joinPath, PathList, TreeRoot } from '../targets/posix/paths.js';
 import { StreamScheduler } from './scheduler.js';
-import { ChunkJournal } from './chunk-journal.js';
+import { ChunkJournal, chunkFiles } from './chunk-journal.js';
 import { Throttle } from './throttle.js';
-import { deleteExtraneous, removeExtraneous } from './delete.js';
+import { deleteExtraneous, removeExtraneous, type DeleteOptions } from './delete.js';
 import { DestinationIndex } from './destination.js';
 import { ReverseSpool } from './reverse-spool.js';
 import { DirectoryMaker } from './directory-maker.js';
@@ -250,6 +250,9 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     s.failures.push(record);
     events.emit('error-record', record);
   };
+  /** A failure at the destination: the error names the destination's path when it has none. */
+  const failAtDestination = (p: Buffer, err: unknown, entry?: Entry) =>
+    fail(p, toErrorRecord(err, displayPath(joinPath(dstRoot, p))), entry);
   // Usable paths below each root, however deep (see TreeRoot).
   const src = new TreeRoot(srcRoot);
   const dst = new TreeRoot(dstRoot);
@@ -323,10 +326,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
   };
   const ticker = setInterval(() => events.emit('progress', progress()), 500);
 
-  const chunkFile = (rel: Buffer) => {
-    const tmp = native.tempPath(dst.path(rel));
-    return { tmp, journal: Buffer.concat([tmp, Buffer.from('.journal')]) };
-  };
+  const chunkFile = (rel: Buffer) => chunkFiles(dst.path(rel));
 
   /** Opens (or resumes) the temporary file and journal of a large file; returns chunks already done. */
   const startChunked = (e: Entry) => {
@@ -566,7 +566,14 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
   const prune = (e: Entry) => isDestination(e) || (o.filter?.excludes(e) ?? false);
   // Size limits choose what is copied, not what is deleted (as rsync's): the rules alone.
   const deletePrune = (e: Entry) => isDestination(e) || (o.filter?.excludes(e, false) ?? false);
-  const onDeleteError = (p: Buffer, err: unknown) => fail(p, toErrorRecord(err, displayPath(joinPath(dstRoot, p))));
+  /** How --delete removes, in the final pass and where a directory must make way for a file. */
+  const deleting: DeleteOptions = {
+    prune: deletePrune,
+    dryRun: o.dryRun,
+    signal: o.signal,
+    onDelete: (p) => change('delete', p),
+    onError: failAtDestination,
+  };
   for (const [root, what] of [
     [srcLustre, srcRoot],
     [dstLustre, dstRoot],
@@ -609,7 +616,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
       return 'kept';
     } catch (err) {
       failedPaths.add(key(e.path));
-      fail(e.path, toErrorRecord(err, displayPath(joinPath(dstRoot, e.path))), e);
+      failAtDestination(e.path, err, e);
       return 'failed';
     }
   };
@@ -620,7 +627,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     const previous = prev.path(e.path);
     try {
       const p = native.stat(previous);
-      const sameOwner = process.geteuid?.() !== 0 || (p.uid === e.uid && p.gid === e.gid); // as the addon decides
+      const sameOwner = !asRoot || (p.uid === e.uid && p.gid === e.gid); // as the addon decides
       if (p.size === e.size && p.mtimeNs === e.mtimeNs && p.mode === e.mode && sameOwner) return previous;
     } catch {
       // not in the previous copy
@@ -638,12 +645,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     if (!o.delete || !destination || e.path.length === 0) return;
     if ((await destination.lookup(e.path))?.type !== 'dir') return;
     await dirMaker.ready();
-    s.deleted += await removeExtraneous(dst, e.path, {
-      prune: deletePrune,
-      signal: o.signal,
-      onDelete: (p) => change('delete', p),
-      onError: onDeleteError,
-    });
+    s.deleted += await removeExtraneous(dst, e.path, deleting); // never in a dry run: it returns before
   };
 
   /** In a dry run: whether the destination has this path (a deep one below directories it lacks has not). */
@@ -670,7 +672,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
   const dirMaker = new DirectoryMaker<Entry>(0o700, (e, err) => {
     failedPaths.add(key(e.path));
     s.dirs--;
-    fail(e.path, toErrorRecord(err, displayPath(joinPath(dstRoot, e.path))), e);
+    failAtDestination(e.path, err, e);
   });
   const makeDir = (e: Entry) => {
     if (e.path.length === 0) mkdirSync(dstRoot, { recursive: true, mode: 0o700 });
@@ -960,13 +962,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
   s.interrupted = !!o.signal?.aborted;
   if (!s.interrupted && o.delete) {
     try {
-      s.deleted += await deleteExtraneous(srcRoot, dst, {
-        prune: deletePrune,
-        dryRun: o.dryRun,
-        signal: o.signal,
-        onDelete: (p) => change('delete', p),
-        onError: onDeleteError,
-      });
+      s.deleted += await deleteExtraneous(srcRoot, dst, deleting);
     } catch (err) {
       if (!o.signal?.aborted) throw err;
       s.interrupted = true; // stopped while deleting: a rerun goes on

@@ -4,7 +4,7 @@
 // visited on either side, so they are protected from deletion (as rsync does by default), in
 // an extraneous directory too: its other entries go, and it stays while it holds them.
 import { rmSync, rmdirSync } from 'node:fs';
-import type { Entry } from '../model/entry.js';
+import { entryType, type Entry } from '../model/entry.js';
 import { native } from '../native.js';
 import { displayPath, StripemoverError } from '../errors.js';
 import { scan } from '../scan/index.js';
@@ -26,8 +26,6 @@ export function compareScanOrder(a: Buffer, b: Buffer): number {
 
 const EMPTY = Buffer.alloc(0);
 const SLASH = Buffer.from('/');
-const S_IFMT = 0o170000;
-const S_IFDIR = 0o040000;
 
 const isUnder = (p: Buffer, dir: Buffer) =>
   p.length > dir.length && p[dir.length] === 0x2f && p.subarray(0, dir.length).equals(dir);
@@ -46,7 +44,7 @@ export async function deleteExtraneous(srcRoot: Buffer, dstRoot: TreeRoot, o: De
   // followed), would make everything in the destination extraneous.
   const typeOf = (root: Buffer) => {
     try {
-      return native.stat(root).mode & S_IFMT;
+      return entryType(native.stat(root).mode);
     } catch {
       return undefined; // missing (a dry run's destination): nothing there to delete
     }
@@ -57,7 +55,7 @@ export async function deleteExtraneous(srcRoot: Buffer, dstRoot: TreeRoot, o: De
     [srcRoot, srcType],
     [dstRoot.root, dstType],
   ] as const) {
-    if (type === S_IFDIR) continue;
+    if (type === 'dir') continue;
     const shown = displayPath(root);
     const why = `--delete: nothing deleted: '${shown}' is not a directory (a symlink to one is not followed: give '${shown}/.')`;
     o.onError?.(EMPTY, new StripemoverError('DELETE_REFUSED', why, shown));

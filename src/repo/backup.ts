@@ -30,6 +30,7 @@ import {
   type ManifestLine,
 } from './manifest.js';
 import { compareScanOrder } from '../engine/delete.js';
+import { chunkFiles } from '../engine/chunk-journal.js';
 import { syncDir } from './durable.js';
 import { mismatch } from './digests.js';
 import {
@@ -419,8 +420,8 @@ async function run(repo: Repository, source: string, o: BackupOptions): Promise<
  * large one for a rerun (its temporary file and chunk journal): the snapshot is final.
  */
 function removeFailed(treePath: Buffer): void {
-  const tmp = native.tempPath(treePath);
-  for (const p of [treePath, tmp, Buffer.concat([tmp, Buffer.from('.journal')])]) rmSync(p, { force: true });
+  const { tmp, journal } = chunkFiles(treePath);
+  for (const p of [treePath, tmp, journal]) rmSync(p, { force: true });
 }
 
 /** Whether the tree holds this name (a dangling symlink counts: lstat, not stat). */

@@ -201,14 +201,14 @@ export class Repository {
    * to `onDamaged` and is left out, so that it does not stop the others from being listed,
    * backed up against, restored or verified; its tree and manifest are not orphans for that.
    */
-  snapshots(onDamaged: (err: StripemoverError) => void = () => {}): SnapshotRecord[] {
+  snapshots(onDamaged: (err: StripemoverError, id: string) => void = () => {}): SnapshotRecord[] {
     const records: SnapshotRecord[] = [];
     for (const id of this.snapshotIds()) {
       try {
         records.push(this.snapshot(id));
       } catch (err) {
         if (!(err instanceof StripemoverError)) throw err;
-        onDamaged(err);
+        onDamaged(err, id);
       }
     }
     return records.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : a.id < b.id ? -1 : 1));
@@ -231,19 +231,19 @@ export class Repository {
   /** A snapshot by id, unique id prefix, or 'latest' (of a source, if given). */
   resolve(ref: string, source?: string): SnapshotRecord {
     if (isSnapshotId(ref) && this.hasSnapshot(ref)) return this.snapshot(ref); // says why, if damaged
-    const damaged: StripemoverError[] = [];
-    const records = this.snapshots((err) => damaged.push(err));
-    const all = records.filter((s) => source === undefined || s.source === source);
+    const damaged: { id: string; err: StripemoverError }[] = [];
+    const all = this.snapshots((err, id) => damaged.push({ id, err })).filter(
+      (s) => source === undefined || s.source === source,
+    );
+    const matches = (id: string) => id.startsWith(ref) || id.endsWith(ref);
     // A damaged record might be the one meant (ids sort by time; its source is unknown): that
     // is said, not passed over for an older one.
-    const readable = new Set(records.map((s) => s.id));
-    const unreadable = this.snapshotIds().filter((id) => !readable.has(id));
     const newest = all.at(-1)?.id ?? '';
-    const suspect = unreadable.find((id) => (ref === 'latest' ? id > newest : id.startsWith(ref) || id.endsWith(ref)));
-    if (suspect !== undefined && damaged.length > 0) {
+    const suspect = damaged.find(({ id }) => (ref === 'latest' ? id > newest : matches(id)));
+    if (suspect) {
       throw repoError(
         'SNAPSHOT_INVALID',
-        `'${ref}' may be ${suspect}, whose record is unreadable: ${damaged.map((d) => d.message).join('; ')}`,
+        `'${ref}' may be ${suspect.id}, whose record is unreadable: ${suspect.err.message}`,
       );
     }
     if (ref === 'latest') {
@@ -251,7 +251,7 @@ export class Repository {
       if (!last) throw repoError('SNAPSHOT_NOT_FOUND', `no snapshot in ${this.root}${source ? ` of ${source}` : ''}`);
       return last;
     }
-    const found = all.filter((s) => s.id.startsWith(ref) || s.id.endsWith(ref));
+    const found = all.filter((s) => matches(s.id));
     if (found.length !== 1) {
       throw repoError('SNAPSHOT_NOT_FOUND', `${found.length === 0 ? 'no' : 'more than one'} snapshot matches '${ref}'`);
     }

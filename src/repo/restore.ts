@@ -107,11 +107,13 @@ export async function restore(
   const dst = new TreeRoot(targetRoot); // paths of any depth, as the engine writes them
   const failures: CopyFailure[] = [];
   const refused = new Set<string>(); // base64 paths
-  const report = (p: Buffer, code: string, message: string) => {
-    const shown = displayPath(joinPath(targetRoot, p));
-    const failure = { path: shown, error: { code, message: `${shown}: ${message}` } };
+  const record = (failure: CopyFailure) => {
     failures.push(failure);
     o.onError?.(failure);
+  };
+  const report = (p: Buffer, code: string, message: string) => {
+    const shown = displayPath(joinPath(targetRoot, p));
+    record({ path: shown, error: { code, message: `${shown}: ${message}` } });
   };
   const refuse = (p: Buffer, code: string, message: string) => {
     rmSync(dst.path(p), { force: true });
@@ -120,15 +122,8 @@ export async function restore(
   };
   // A --path that chose nothing is a mistake to say, not an empty success.
   for (const pattern of picked?.unmatched() ?? []) {
-    const failure = {
-      path: pattern,
-      error: {
-        code: 'PATH_NOT_IN_SNAPSHOT',
-        message: `--path '${pattern}': nothing in snapshot ${snapshot.id} matches`,
-      },
-    };
-    failures.push(failure);
-    o.onError?.(failure);
+    const message = `--path '${pattern}': nothing in snapshot ${snapshot.id} matches`;
+    record({ path: pattern, error: { code: 'PATH_NOT_IN_SNAPSHOT', message } });
   }
   const checks: Promise<void>[] = [];
   // The manifest, not the tree, says what is restored: anything else in the tree (put there
@@ -154,7 +149,7 @@ export async function restore(
     }
     return true;
   };
-  const handle = copy(repo.tree(snapshot.id), target, {
+  const handle = copy(tree.root, target, {
     filter: { excludes },
     // A file already there is trusted only if its contents match (then checked below anyway).
     checksum: true,
@@ -207,8 +202,7 @@ export async function restore(
       }
       // What the manifest has and the destination did not get, that no error above explains: it
       // is missing from the snapshot's tree (verify says so too). Later names of a hard link
-      // are made without a 'file' event: one is there if it is its first name's inode.
-      const treeRoot = Buffer.from(repo.tree(snapshot.id));
+      // are made without a 'file' event (see below).
       const explained = new Set(summary.failures.map((f) => f.path));
       const inode = (p: Buffer) => {
         try {
@@ -220,7 +214,7 @@ export async function restore(
       };
       for (const [key, type] of expected) {
         const rel = Buffer.from(key, 'base64');
-        if (refused.has(key) || strangers.has(key) || explained.has(displayPath(joinPath(treeRoot, rel)))) continue;
+        if (refused.has(key) || strangers.has(key) || explained.has(displayPath(joinPath(tree.root, rel)))) continue;
         const got = inode(rel);
         // A later name is there if it is the inode of another name of its group that was
         // restored (its first name may be outside the selection).
