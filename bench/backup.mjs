@@ -10,7 +10,7 @@
 // (the command alone, and with a `sync` after it: the script leaves its writes to the kernel,
 // stripemover's are durable when it exits), peak RSS, and the space the incremental added (du
 // of the whole repository after, minus before: hard links are counted once; on XFS, the file
-// system's blocks in use).
+// system's blocks in use). Then a restore of the full snapshot against `cp -a` of the script's.
 // --fs xfs puts the backups on an XFS with reflinks, made on a loop device for the run (root and
 // xfsprogs needed), the source staying on the disk: there a changed file's copy shares its
 // unchanged blocks with the previous snapshot's (cp -al + rsync writes it whole).
@@ -246,6 +246,26 @@ console.log(
 );
 console.log(
   `\ntargets: faster than the script: ${smDurable < seedDurable ? 'met' : 'missed'} (incl. sync), ${smTime < seedTime ? 'met' : 'missed'} (command alone); no more space: ${added.sm <= added.seed ? 'met' : 'missed'}`,
+);
+// Restore of the full snapshot against `cp -a` of the script's (how its users restore), once
+// each from a cold cache: time and peak RSS (restore keeps no per-entry state, so its RSS does
+// not grow with the snapshot), each result compared with the snapshot's tree.
+const restored = { sm: path.join(work, 'restored-sm'), cp: path.join(work, 'restored-cp') };
+const restoreRuns = {
+  sm: timed(process.execPath, [bin, 'restore', '-r', smRepo, fullId, restored.sm]),
+  cp: timed('cp', ['-a', path.join(seedRoot, 'day1'), restored.cp]),
+};
+execFileSync('diff', ['-r', path.join(smRepo, 'trees', fullId), restored.sm]);
+execFileSync('diff', ['-r', path.join(seedRoot, 'day1'), restored.cp]);
+console.log(`\nRestore of the full snapshot (${count} files), cold cache, once each:\n`);
+console.log(
+  table(
+    ['', 'time (s)', 'time incl. sync (s)', 'peak RSS (MiB)'],
+    [
+      ['stripemover restore (every byte checked against the manifest)', restoreRuns.sm],
+      ["cp -a of the script's snapshot", restoreRuns.cp],
+    ].map(([what, r]) => [what, r.command.toFixed(2), r.durable.toFixed(2), rss([r])]),
+  ),
 );
 rmSync(work, { recursive: true, force: true });
 rmSync(srcHome, { recursive: true, force: true });

@@ -826,19 +826,34 @@ t.test(
     const dir = shmDir(t);
     const [src, repo] = [`${dir}/src`, `${dir}/repo`];
     mkdirSync(`${src}/d`, { recursive: true });
-    for (const name of ['a', 'b', 'c']) writeFileSync(`${src}/d/${name}`, name);
+    for (const name of ['a', 'b', 'c', 'z']) writeFileSync(`${src}/d/${name}`, name);
     linkSync(`${src}/d/c`, `${src}/d/c2`);
     symlinkSync('a', `${src}/d/s`);
+    symlinkSync('b', `${src}/d/s2`);
     const { snapshot } = await backup(repo, src);
     const tree = `${repo}/trees/${snapshot!.id}`;
-    // The tree changed by hand since: a file gone, a symlink out and a FIFO added.
+    // The tree changed by hand since: a file gone, a symlink out and a FIFO added, a file
+    // replaced by a directory, a symlink retargeted.
     rmSync(`${tree}/d/b`);
     symlinkSync('/etc', `${tree}/d/evil`);
     execFileSync('mkfifo', [`${tree}/d/pipe`]);
+    rmSync(`${tree}/d/s`);
+    symlinkSync('c', `${tree}/d/s`);
+    rmSync(`${tree}/d/z`);
+    mkdirSync(`${tree}/d/z`);
+    writeFileSync(`${tree}/d/z/inside`, 'planted');
     const r = await restore(repo, 'latest', `${dir}/out`);
     const said = r.failures.map((f) => `${f.error.code} ${f.path.slice(dir.length)}`).sort();
-    t.same(said, ['MISSING_FROM_SNAPSHOT /out/d/b', 'NOT_IN_MANIFEST /out/d/evil', 'NOT_IN_MANIFEST /out/d/pipe']);
-    t.same(readdirSync(`${dir}/out/d`).sort(), ['a', 'c', 'c2', 's'], 'the rest, hard link and symlink included');
+    t.same(said, [
+      'MISSING_FROM_SNAPSHOT /out/d/b',
+      'MISSING_FROM_SNAPSHOT /out/d/z',
+      'NOT_IN_MANIFEST /out/d/evil',
+      'NOT_IN_MANIFEST /out/d/pipe',
+      'NOT_IN_MANIFEST /out/d/z',
+      'SYMLINK_MISMATCH /out/d/s',
+    ]);
+    t.same(readdirSync(`${dir}/out/d`).sort(), ['a', 'c', 'c2', 's2'], 'the rest, hard link included');
+    t.equal(r.restoredFiles, 2, 'a and c (c2 is a name of c)');
     t.equal(statSync(`${dir}/out/d/c`).ino, statSync(`${dir}/out/d/c2`).ino);
     // The CLI says it too, with exit 1.
     const cli = spawnSync(process.execPath, [bin, 'restore', '-r', repo, 'latest', `${dir}/out2`], {

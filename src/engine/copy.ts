@@ -67,6 +67,12 @@ export interface CopyOptions {
   dryRun?: boolean;
   /** Entries it excludes are neither copied nor (with delete) removed; excluded directories are not entered. */
   filter?: { excludes(e: Entry, bySize?: boolean): boolean };
+  /**
+   * The source's entries only (never the root), in scan order, after the filter: false leaves
+   * one out as the filter would (a directory with all it holds). Lets a caller walk a list of its
+   * own in step with the scan (restore, its manifest). sync's delete pass does not consult it.
+   */
+  admit?: (e: Entry) => boolean;
   signal?: AbortSignal;
   /**
    * On a file system that clones files (reflinks: XFS, Btrfs, ZFS 2.2, some NFS 4.2 servers),
@@ -915,7 +921,13 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
   try {
     const onError = (err: ScanError) =>
       fail(err.path, { code: err.code, errno: err.errno, syscall: err.syscall, message: err.message });
-    const scanned = scan(srcRoot, { oneFileSystem: o.oneFileSystem, signal: o.signal, onError, prune });
+    const admit = o.admit;
+    const scanned = scan(srcRoot, {
+      oneFileSystem: o.oneFileSystem,
+      signal: o.signal,
+      onError,
+      prune: admit ? (e) => prune(e) || !admit(e) : prune,
+    });
     // Layouts: read from Lustre, or recorded by an earlier copy off Lustre and now going back on.
     const entries = srcLustre.lustre
       ? lustreLayouts(scanned, src)

@@ -7,10 +7,10 @@ import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { copy, type CopyFailure, type CopySummary, type FileResult } from '../engine/copy.js';
 import { wildmatch } from '../filter/rules.js';
-import { entryType, type Entry } from '../model/entry.js';
+import type { Entry } from '../model/entry.js';
 import { displayPath } from '../errors.js';
 import { mismatch } from './digests.js';
-import { manifestPath, readManifest, type ManifestEntry } from './manifest.js';
+import { ManifestCursor, manifestError, manifestPath, readManifest, type ManifestEntry } from './manifest.js';
 import { joinPath, TreeRoot } from '../targets/posix/paths.js';
 import { native } from '../native.js';
 import { Repository, type SnapshotRecord } from './repository.js';
@@ -80,33 +80,16 @@ export async function restore(
   const repo = Repository.open(repoPath);
   const snapshot = repo.resolve(ref);
   const picked = selection(o.paths);
-  const chosen = picked?.chosen;
-  // The files of the selection, by path. Reading the whole manifest first also refuses a
-  // damaged or hostile one before anything is written.
-  const files = new Map<string, ManifestEntry>();
-  // Hard links: a later name restored without its first name carries the first name's digest;
-  // the names of each inode, to remove them all if its bytes are refused.
-  const leaders = new Map<string, ManifestEntry>();
-  const names = new Map<string, string[]>();
-  const symlinks = new Map<string, string>(); // path -> target, both base64
-  // What the selection restores, by path: whatever is still here once the engine is done was not.
-  const expected = new Map<string, ManifestEntry['type']>();
-  for (const e of readManifest(repo.manifestDir(snapshot.id))) {
-    const chosenHere = !chosen || chosen(manifestPath(e), e.type === 'dir');
-    if (chosenHere && e.path !== '') expected.set(e.path, e.type);
-    if (e.type === 'symlink' && chosenHere && e.target !== undefined) symlinks.set(e.path, e.target);
-    if (e.type !== 'file') continue;
-    if (e.link === undefined && e.nlink > 1) leaders.set(e.path, e);
-    if (!chosenHere) continue;
-    const leader = e.link === undefined ? e : leaders.get(e.link);
-    if (!leader) continue;
-    files.set(e.path, { ...e, hash: leader.hash, units: leader.units, layout: leader.layout });
-    if (leader.nlink > 1) names.set(leader.path, [...(names.get(leader.path) ?? []), e.path]);
-  }
+  const chosen = (e: ManifestEntry) => !picked || picked.chosen(manifestPath(e), e.type === 'dir');
+  const manifestDir = repo.manifestDir(snapshot.id);
+  // A first pass over the manifest, streamed: a damaged or hostile one is refused whole before
+  // anything is written. It keeps the hard-linked inodes only (as the engine does): the rest of
+  // the manifest is read again in step with the copy, so memory does not grow with the snapshot.
+  const links = hardLinks(manifestDir, chosen);
   const targetRoot = Buffer.from(path.resolve(target));
   const dst = new TreeRoot(targetRoot); // paths of any depth, as the engine writes them
+  const tree = new TreeRoot(Buffer.from(repo.tree(snapshot.id)));
   const failures: CopyFailure[] = [];
-  const refused = new Set<string>(); // base64 paths
   const record = (failure: CopyFailure) => {
     failures.push(failure);
     o.onError?.(failure);
@@ -115,9 +98,12 @@ export async function restore(
     const shown = displayPath(joinPath(targetRoot, p));
     record({ path: shown, error: { code, message: `${shown}: ${message}` } });
   };
+  let refusedFiles = 0;
+  const refused = new Set<string>(); // base64 paths of hard-linked files refused
   const refuse = (p: Buffer, code: string, message: string) => {
     rmSync(dst.path(p), { force: true });
-    refused.add(p.toString('base64'));
+    refusedFiles++;
+    if (links.names.size > 0) refused.add(p.toString('base64'));
     report(p, code, message);
   };
   // A --path that chose nothing is a mistake to say, not an empty success.
@@ -125,32 +111,43 @@ export async function restore(
     const message = `--path '${pattern}': nothing in snapshot ${snapshot.id} matches`;
     record({ path: pattern, error: { code: 'PATH_NOT_IN_SNAPSHOT', message } });
   }
-  const checks: Promise<void>[] = [];
-  // The manifest, not the tree, says what is restored: anything else in the tree (put there
-  // since, by hand or by an attacker: a device node, a symlink out) is left out and named.
-  const tree = new TreeRoot(Buffer.from(repo.tree(snapshot.id)));
-  const strangers = new Set<string>(); // base64 paths
-  const ofTree = (e: Entry) => {
-    try {
-      const st = native.stat(tree.path(e.path));
-      return st.ino === e.ino && st.dev === e.dev; // the filter sees the destination's entries too
-    } catch {
+  const missing = (e: ManifestEntry) =>
+    report(
+      manifestPath(e),
+      'MISSING_FROM_SNAPSHOT',
+      `a ${e.type} in the manifest but not in the snapshot tree: not restored`,
+    );
+  // The manifest, not the tree, says what is restored: the tree's entries meet its records in
+  // scan order. One the manifest lacks (put in the tree since, by hand or by an attacker: a
+  // device node, a symlink out) is left out and named; a record the tree lacks is named.
+  const cursor = new ManifestCursor(manifestDir, (r) => {
+    const e = r.entry;
+    if (e.path !== '' && chosen(e)) missing(e);
+  });
+  const wanted = new WeakMap<Entry, ManifestEntry>(); // files in flight, with the digests to match
+  const admit = (e: Entry) => {
+    const m = cursor.lookup(e.path)?.entry;
+    if (m?.type !== e.type) {
+      if (m) missing(m);
+      report(e.path, 'NOT_IN_MANIFEST', `a ${e.type} in the snapshot tree but not in its manifest: not restored`);
       return false;
     }
-  };
-  const excludes = (e: Entry) => {
-    if (chosen && !chosen(e.path, e.type === 'dir')) return true;
-    if (e.path.length === 0) return false;
-    const key = e.path.toString('base64');
-    if (expected.get(key) === e.type) return false;
-    if (!strangers.has(key) && ofTree(e)) {
-      strangers.add(key);
-      report(e.path, 'NOT_IN_MANIFEST', `a ${e.type} in the snapshot tree but not in its manifest: not restored`);
+    if (m.type === 'symlink' && native.readlink(tree.path(e.path)).toString('base64') !== m.target) {
+      report(e.path, 'SYMLINK_MISMATCH', 'its target in the snapshot tree differs from the manifest: not restored');
+      return false;
+    }
+    if (m.type === 'file') {
+      // A later name restored without its first name carries the first name's digests.
+      const leader = m.link === undefined ? m : links.leaders.get(m.link);
+      if (!leader) throw manifestError(manifestDir, `'${m.link}' is not the first name of a hard-linked file`);
+      wanted.set(e, { ...m, hash: leader.hash, units: leader.units, layout: leader.layout });
     }
     return true;
   };
+  const checks: Promise<void>[] = [];
   const handle = copy(tree.root, target, {
-    filter: { excludes },
+    filter: picked && { excludes: (e: Entry) => !picked.chosen(e.path, e.type === 'dir') },
+    admit,
     // A file already there is trusted only if its contents match (then checked below anyway).
     checksum: true,
     dryRun: o.dryRun,
@@ -159,10 +156,7 @@ export async function restore(
     signal: o.signal,
   });
   handle.on('file', (r: FileResult) => {
-    expected.delete(r.entry.path.toString('base64'));
-    const want = files.get(r.entry.path.toString('base64'));
-    if (!want)
-      return refuse(r.entry.path, 'NOT_IN_MANIFEST', 'in the snapshot tree but not in its manifest: not restored');
+    const want = wanted.get(r.entry)!;
     const restored = dst.path(r.entry.path);
     // The engine's digest is of the bytes it copied: compare when it hashed the file the same way.
     if (r.digest !== undefined && want.hash !== undefined) {
@@ -182,53 +176,47 @@ export async function restore(
   try {
     summary = await handle.done;
     await Promise.all(checks);
+    if (!summary.interrupted) cursor.finish(); // the records after the tree's last entry
+    // Every name of a refused inode goes: the engine linked the later names to it meanwhile.
     if (!o.dryRun && !summary.interrupted) {
-      // Every name of a refused inode goes: the engine linked the later names to it meanwhile.
-      for (const all of names.values()) {
+      for (const all of links.names.values()) {
         if (!all.some((n) => refused.has(n))) continue;
         for (const n of all) {
           if (!refused.has(n)) refuse(Buffer.from(n, 'base64'), 'DIGEST_MISMATCH', 'a hard link to a refused file');
         }
-      }
-      // Symlinks: the tree's target must be the one recorded.
-      for (const [p, want] of symlinks) {
-        let got: string | undefined;
-        try {
-          got = native.readlink(dst.path(Buffer.from(p, 'base64'))).toString('base64');
-        } catch {
-          continue; // not restored (an error the engine reported), or outside the selection
-        }
-        if (got !== want) refuse(Buffer.from(p, 'base64'), 'SYMLINK_MISMATCH', 'its target differs from the manifest');
-      }
-      // What the manifest has and the destination did not get, that no error above explains: it
-      // is missing from the snapshot's tree (verify says so too). Later names of a hard link
-      // are made without a 'file' event (see below).
-      const explained = new Set(summary.failures.map((f) => f.path));
-      const inode = (p: Buffer) => {
-        try {
-          const st = native.stat(dst.path(p));
-          return { type: entryType(st.mode), ino: st.ino };
-        } catch {
-          return undefined;
-        }
-      };
-      for (const [key, type] of expected) {
-        const rel = Buffer.from(key, 'base64');
-        if (refused.has(key) || strangers.has(key) || explained.has(displayPath(joinPath(tree.root, rel)))) continue;
-        const got = inode(rel);
-        // A later name is there if it is the inode of another name of its group that was
-        // restored (its first name may be outside the selection).
-        const first = files.get(key)?.link;
-        const linked = () =>
-          (names.get(first!) ?? []).some((n) => n !== key && inode(Buffer.from(n, 'base64'))?.ino === got!.ino);
-        if (got?.type === type && (type !== 'file' || (first !== undefined && linked()))) continue;
-        report(rel, 'MISSING_FROM_SNAPSHOT', `a ${type} in the manifest but not in the snapshot tree: not restored`);
       }
     }
   } finally {
     dst.close();
     tree.close();
   }
-  const restoredFiles = summary.files - [...refused].filter((p) => files.has(p)).length;
-  return { snapshot, summary, restoredFiles, failures: [...summary.failures, ...failures] };
+  return {
+    snapshot,
+    summary,
+    restoredFiles: summary.files - refusedFiles,
+    failures: [...summary.failures, ...failures],
+  };
+}
+
+type Digests = Pick<ManifestEntry, 'hash' | 'units' | 'layout'>;
+
+/**
+ * Hard-linked files of the manifest: each inode's first name's digests (a later name restored
+ * alone carries them), and the chosen names of each (all go if its bytes are refused). Reading
+ * it checks every entry's path and digest chain.
+ */
+function hardLinks(
+  dir: string,
+  chosen: (e: ManifestEntry) => boolean,
+): { leaders: Map<string, Digests>; names: Map<string, string[]> } {
+  const leaders = new Map<string, Digests>();
+  const names = new Map<string, string[]>();
+  for (const e of readManifest(dir)) {
+    const here = chosen(e); // also marks the patterns that chose something
+    if (e.type !== 'file' || (e.nlink <= 1 && e.link === undefined)) continue;
+    const first = e.link ?? e.path;
+    if (e.link === undefined) leaders.set(e.path, { hash: e.hash, units: e.units, layout: e.layout });
+    if (here) names.set(first, [...(names.get(first) ?? []), e.path]);
+  }
+  return { leaders, names };
 }
