@@ -235,6 +235,30 @@ t.test("a file left as it is still takes the source's mode, times and owner (rsy
   t.same(describeTree(`${dir}/dst`), describeTree(`${dir}/src`), 'modes, times and owners as the source has them');
 });
 
+t.test('a file left as it is takes the xattrs and ACLs the source has since (rsync -aX)', async (t) => {
+  const dir = diskDir(t);
+  tree(`${dir}/src`);
+  native.setXattr(`${dir}/src/keep/gone`, 'user.old', 'x');
+  t.equal(sm('sync', `${dir}/src`, `${dir}/dst`).status, 0);
+  const ctimeOf = (f: string) => statSync(`${dir}/dst/${f}`, { bigint: true }).ctimeNs;
+  const before = ctimeOf('keep/gone');
+  t.equal(sm('sync', `${dir}/src`, `${dir}/dst`).status, 0);
+  t.equal(ctimeOf('keep/gone'), before, 'a second run leaves the copy alone: nothing changed at the source');
+  // Attributes only: size, mtime and mode stay.
+  native.setXattr(`${dir}/src/keep/a`, 'user.tag', 'new');
+  t.equal(spawnSync('setfacl', ['-m', 'u:nobody:r', `${dir}/src/keep/deep/b`]).status, 0);
+  native.removeXattr(`${dir}/src/keep/gone`, 'user.old');
+  const r = sm('sync', `${dir}/src`, `${dir}/dst`);
+  t.equal(r.status, 0, r.stderr);
+  t.equal(r.summary.files, 0, 'no data copied');
+  for (const f of ['keep/a', 'keep/deep/b', 'keep/gone']) {
+    const names = native.listXattrs(`${dir}/src/${f}`);
+    t.same(native.listXattrs(`${dir}/dst/${f}`), names, `${f}: the source's xattrs (${names.join(', ') || 'none'})`);
+    for (const n of names) t.same(native.getXattr(`${dir}/dst/${f}`, n), native.getXattr(`${dir}/src/${f}`, n));
+  }
+  t.same(describeTree(`${dir}/dst`), describeTree(`${dir}/src`), 'modes and times as well');
+});
+
 t.test('a destination inside its source is not copied into itself', async (t) => {
   const dir = diskDir(t);
   tree(`${dir}/src`);

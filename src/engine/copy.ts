@@ -603,17 +603,20 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
   };
   const asRoot = process.geteuid?.() === 0;
   /**
-   * A file left as it is still takes the source's mode, times and (as root) owner, as with
-   * rsync -a: a chmod on either side is undone by the next sync ('kept'). Not in place on an
-   * inode with other names: it may be another snapshot's (a backup tree links its parent's), so
-   * the file is copied afresh ('copy'). Extended attributes and ACLs are not compared (that would
-   * read them for every file): a file whose only change is there keeps the destination's.
+   * A file left as it is still takes the source's mode, times, (as root) owner, xattrs and ACLs,
+   * as with rsync -aX: a chmod on either side is undone by the next sync ('kept'). Xattrs are not
+   * read for every file: a source whose ctime is past its copy's (set when the copy got its
+   * attributes) has had some attribute changed since, so all are applied again. A destination
+   * server whose clock runs ahead of the source's can hide a change made within that lead. Not
+   * in place on an inode with other names: it may be another snapshot's (a backup tree links its
+   * parent's), so the file is copied afresh ('copy').
    */
   const keepAttributes = (e: Entry, there: Entry): 'kept' | 'copy' | 'failed' => {
     if (
       there.mode === e.mode &&
       there.mtimeNs === e.mtimeNs &&
-      (!asRoot || (there.uid === e.uid && there.gid === e.gid))
+      (!asRoot || (there.uid === e.uid && there.gid === e.gid)) &&
+      e.ctimeNs <= there.ctimeNs
     )
       return 'kept';
     if (there.nlink > 1) return 'copy';
