@@ -956,3 +956,25 @@ t.test(
     t.same((await verify(repo, { readData: true })).problems, []);
   },
 );
+
+t.test('a repository inside its source is left out of its snapshots and of diff --live', async (t) => {
+  const dir = shmDir(t);
+  const src = `${dir}/src`;
+  const repo = `${src}/backups/repo`;
+  mkdirSync(`${src}/d`, { recursive: true });
+  writeFileSync(`${src}/d/a`, 'a');
+  const warnings: string[] = [];
+  const onWarning = (m: string) => warnings.push(m);
+  const first = (await backup(repo, src, { onWarning })).snapshot!;
+  writeFileSync(`${src}/d/b`, 'b');
+  const second = (await backup(repo, src, { onWarning })).snapshot!;
+  t.match(warnings, [/backups\/repo: the repository itself, left out/, /the repository itself/]);
+  const paths = (id: string) =>
+    [...readManifest(`${repo}/manifests/${id}`)].map((e) => Buffer.from(e.path, 'base64').toString()).sort();
+  t.same(paths(first.id), ['', 'backups', 'd', 'd/a']);
+  t.same(paths(second.id), ['', 'backups', 'd', 'd/a', 'd/b'], 'no earlier snapshot inside the next');
+  t.same(readdirSync(`${repo}/trees/${second.id}/backups`), [], 'nor in its tree');
+  const changes: string[] = [];
+  for await (const c of diffLive(repo, 'latest', src)) changes.push(c.change);
+  t.same(changes, [], 'the live tree equals the snapshot');
+});

@@ -259,6 +259,26 @@ t.test('a file left as it is takes the xattrs and ACLs the source has since (rsy
   t.same(describeTree(`${dir}/dst`), describeTree(`${dir}/src`), 'modes and times as well');
 });
 
+t.test('--delete never deletes its own source when SRC is inside DST', async (t) => {
+  const dir = diskDir(t);
+  const top = `${dir}/top`;
+  tree(`${top}/a/src`);
+  writeFileSync(`${top}/a/extra`, 'extraneous, beside the source');
+  mkdirSync(`${top}/other`);
+  writeFileSync(`${top}/other/o`, 'extraneous');
+  const before = describeTree(`${top}/a/src`);
+  const r = sm('sync', '--delete', `${top}/a/src`, top);
+  t.equal(r.status, 0, r.stderr);
+  t.same(describeTree(`${top}/a/src`), before, 'the source is whole');
+  t.same(readdirSync(top).sort(), ['a', 'cache', 'keep', 'scratch.tmp'], 'its copy is at the top, the rest gone');
+  t.same(readdirSync(`${top}/a`), ['src'], 'what stood beside the source went');
+  t.same(
+    r.changes.filter((c) => c.startsWith('delete')).sort(),
+    [`delete ${top}/a/extra`, `delete ${top}/other`, `delete ${top}/other/o`],
+    'a directory that stays is not listed as deleted',
+  );
+});
+
 t.test('a destination inside its source is not copied into itself', async (t) => {
   const dir = diskDir(t);
   tree(`${dir}/src`);

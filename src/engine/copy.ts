@@ -557,21 +557,29 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     };
   }
 
-  // A destination inside its source is not copied into itself: the scan finds the directories
-  // this run makes as it goes. It is known by its inode, taken once the root is made.
-  let dstId: { dev: number; ino: bigint } | undefined;
-  const isDestination = (e: Entry) => {
-    if (e.type !== 'dir' || o.dryRun) return false; // a dry run makes nothing to find
-    try {
-      dstId ??= native.stat(dstRoot, { follow: true }); // DST may be given as a symlink to it
-    } catch {
-      return false; // not made: the root failed (reported)
-    }
-    return e.ino === dstId.ino && e.dev === dstId.dev;
+  /** A test for the directory a root names (given maybe as a symlink to it): by its inode, taken once it exists. */
+  const isRootDir = (root: Buffer) => {
+    let id: { dev: number; ino: bigint } | undefined;
+    return (e: Entry) => {
+      if (e.type !== 'dir') return false;
+      try {
+        id ??= native.stat(root, { follow: true });
+      } catch {
+        return false; // not made: the root failed (reported)
+      }
+      return e.ino === id.ino && e.dev === id.dev;
+    };
   };
+  // A destination inside its source is not copied into itself: the scan finds the directories
+  // this run makes as it goes. A dry run makes nothing to find.
+  const isDstRoot = isRootDir(dstRoot);
+  const isDestination = (e: Entry) => !o.dryRun && isDstRoot(e);
+  // A source inside its destination is never deleted as extraneous (nor, holding it, are the
+  // directories above it): `sync --delete top/src top` would otherwise remove its own source.
+  const isSource = isRootDir(srcRoot);
   const prune = (e: Entry) => isDestination(e) || (o.filter?.excludes(e) ?? false);
   // Size limits choose what is copied, not what is deleted (as rsync's): the rules alone.
-  const deletePrune = (e: Entry) => isDestination(e) || (o.filter?.excludes(e, false) ?? false);
+  const deletePrune = (e: Entry) => isDestination(e) || isSource(e) || (o.filter?.excludes(e, false) ?? false);
   /** How --delete removes, in the final pass and where a directory must make way for a file. */
   const deleting: DeleteOptions = {
     prune: deletePrune,

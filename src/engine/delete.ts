@@ -121,25 +121,24 @@ class Remover {
   reach(next: Buffer | undefined): void {
     while (this.open.length > 0 && !(next && isUnder(next, this.open.at(-1)!))) {
       const dir = this.open.pop()!;
-      if (this.o.dryRun) continue;
       try {
-        rmdirSync(this.dstRoot.path(dir));
+        if (!this.o.dryRun) rmdirSync(this.dstRoot.path(dir));
+        this.removed++;
+        this.o.onDelete?.(dir, 'dir'); // after its entries, and only if it went
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'ENOTEMPTY' || code === 'EEXIST')
-          this.removed--; // holds protected entries: kept
-        else this.o.onError?.(dir, err);
+        if (code !== 'ENOTEMPTY' && code !== 'EEXIST') this.o.onError?.(dir, err); // else: holds protected entries
       }
     }
   }
 
   remove(e: Pick<Entry, 'path' | 'type'>): void {
-    this.o.onDelete?.(e.path, e.type);
-    this.removed++;
     if (e.type === 'dir') {
       this.open.push(e.path); // its entries come next in the walk
       return;
     }
+    this.o.onDelete?.(e.path, e.type);
+    this.removed++;
     if (this.o.dryRun) return;
     try {
       rmSync(this.dstRoot.path(e.path), { force: true });

@@ -43,6 +43,7 @@ import {
 } from './repository.js';
 import { JsonLinesWriter, readJsonLines } from './jsonl.js';
 import { TreeRoot, joinPath } from '../targets/posix/paths.js';
+import { displayPath } from '../errors.js';
 
 /** Decides whether a file is unchanged since the parent snapshot (then no data is read). */
 export interface ChangeDetector {
@@ -78,7 +79,7 @@ export const checksumDetector: ChangeDetector = {
 
 export interface BackupOptions {
   tags?: string[];
-  filter?: { excludes(e: Entry): boolean };
+  filter?: { excludes(e: Entry, bySize?: boolean): boolean };
   oneFileSystem?: boolean;
   /** Compare contents with the parent's digests instead of stat data. */
   checksum?: boolean;
@@ -205,11 +206,19 @@ async function run(repo: Repository, source: string, o: BackupOptions): Promise<
   const exceptions: Exception[] = [];
   const isFile = (e: Entry) => e.type === 'file';
 
+  // A repository inside its source is left out of its snapshots: each would hold all before it.
+  let repoMet = false;
   const handle = sync(source, tree, {
     linkDest: parent ? repo.tree(parent.id) : undefined,
     // A fresh tree holds nothing to delete; a resumed one may hold what has gone since.
     delete: !!resumed,
-    filter: o.filter,
+    filter: {
+      excludes: (e, bySize) => {
+        if (!repo.isItself(e)) return o.filter?.excludes(e, bySize) ?? false;
+        if (!repoMet) o.onWarning?.(`${displayPath(srcTree.path(e.path))}: the repository itself, left out`);
+        return (repoMet = true);
+      },
+    },
     oneFileSystem: o.oneFileSystem,
     threads: o.threads,
     verify: o.verify,

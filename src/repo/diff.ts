@@ -6,6 +6,7 @@ import { compareScanOrder } from '../engine/delete.js';
 import { scan } from '../scan/index.js';
 import { manifestPath, readManifest, toManifestEntry, type ManifestEntry } from './manifest.js';
 import { Repository } from './repository.js';
+import type { Entry } from '../model/entry.js';
 
 export interface Difference {
   change: 'added' | 'removed' | 'changed';
@@ -84,7 +85,9 @@ export function diffLive(repoPath: string, a: string, dir: string): AsyncGenerat
   const repo = Repository.open(repoPath);
   const snap = repo.resolve(a);
   const live = (async function* () {
-    for await (const e of scan(Buffer.from(path.resolve(dir)), {})) yield toManifestEntry(e);
+    // As backup does, a repository inside the tree is not part of it.
+    const prune = (e: Entry) => repo.isItself(e);
+    for await (const e of scan(Buffer.from(path.resolve(dir)), { prune })) yield toManifestEntry(e);
   })();
   return merge(readManifest(repo.manifestDir(snap.id)), live, false);
 }

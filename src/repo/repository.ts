@@ -17,6 +17,8 @@ import {
 import os from 'node:os';
 import path from 'node:path';
 import { StripemoverError } from '../errors.js';
+import { native } from '../native.js';
+import type { Entry } from '../model/entry.js';
 import { readIndex, type ManifestIndex } from './manifest.js';
 import { syncDir, writeDurably } from './durable.js';
 import { checkId, isSnapshotId } from './snapshot-id.js';
@@ -84,10 +86,19 @@ export function removeTree(dir: string): void {
 }
 
 export class Repository {
+  #inode: { dev: number; ino: bigint } | undefined;
+
   private constructor(
     readonly root: string,
     readonly config: RepoConfig,
   ) {}
+
+  /** Whether a scanned entry is this repository's own directory (a repository inside the tree it backs up is left out of that tree). */
+  isItself(e: Pick<Entry, 'type' | 'dev' | 'ino'>): boolean {
+    if (e.type !== 'dir') return false;
+    this.#inode ??= native.stat(this.root, { follow: true });
+    return e.ino === this.#inode.ino && e.dev === this.#inode.dev;
+  }
 
   /** Opens the repository at root, creating it when `create` is set and nothing is there. */
   static open(root: string, create = false): Repository {
