@@ -978,3 +978,25 @@ t.test('a repository inside its source is left out of its snapshots and of diff 
   for await (const c of diffLive(repo, 'latest', src)) changes.push(c.change);
   t.same(changes, [], 'the live tree equals the snapshot');
 });
+
+t.test("restore over files already there keeps those whose bytes are the manifest's, restores the rest", async (t) => {
+  const dir = shmDir(t);
+  const [src, repo, out] = [`${dir}/src`, `${dir}/repo`, `${dir}/out`];
+  makeTree(src);
+  const { snapshot } = await backup(repo, src);
+  const first = await restore(repo, snapshot!.id, out);
+  t.same(first.failures, []);
+  // Damage one restored file without changing its size or mtime (bit rot, or an in-place write).
+  const victim = `${out}/docs/f11.txt`;
+  const { atime, mtime } = statSync(victim);
+  const bytes = readFileSync(victim);
+  bytes[3] = bytes[3]! ^ 0xff;
+  writeFileSync(victim, bytes);
+  utimesSync(victim, atime, mtime);
+  const again = await restore(repo, snapshot!.id, out);
+  t.same(again.failures, [], 'nothing refused');
+  t.equal(again.summary.files, 1, 'the damaged file alone is copied again');
+  t.equal(again.restoredFiles, first.restoredFiles, 'every file counted: copied, or in place and checked');
+  t.equal(again.summary.skipped, first.restoredFiles - 1);
+  same(t, out, src, 'the tree is whole again');
+});

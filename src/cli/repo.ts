@@ -203,7 +203,7 @@ export function repoCommands(program: Command): void {
           if (opts.json) json({ type: 'summary', snapshot: r.snapshot.id, ...s, failures: r.failures });
           else
             process.stderr.write(
-              `restored ${r.restoredFiles} files (${s.bytes} bytes) from ${r.snapshot.id}; ${r.failures.length} failed\n`,
+              `restored ${r.restoredFiles} files from ${r.snapshot.id} (${s.files} copied, ${s.bytes} bytes; ${s.skipped} already in place, checked); ${r.failures.length} failed\n`,
             );
           return s.interrupted ? Exit.interrupted : r.failures.length ? Exit.failures : Exit.ok;
         } finally {

@@ -63,6 +63,12 @@ export interface CopyOptions {
   oneFileSystem?: boolean;
   /** Same-size files are compared by content (XXH64 of both), not by mtime (rsync --checksum). */
   checksum?: boolean;
+  /**
+   * With checksum: whether a same-size file already at the destination (given its path there)
+   * holds the source's bytes, judged instead of hashing both sides (restore compares it with
+   * the manifest's digests: one read, not two).
+   */
+  matches?: (e: Entry, there: Buffer) => Promise<boolean>;
   /** Report what would change (as 'change' events) and write nothing. */
   dryRun?: boolean;
   /** Entries it excludes are neither copied nor (with delete) removed; excluded directories are not entered. */
@@ -606,6 +612,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     const d = await destination.lookup(e.path);
     if (!d || d.type !== 'file' || d.size !== e.size) return undefined;
     if (!o.checksum) return d.mtimeNs === e.mtimeNs ? d : undefined;
+    if (o.matches) return (await o.matches(e, dst.path(e.path))) ? d : undefined;
     const [a, b] = await Promise.all([native.hashFileAsync(src.path(e.path)), native.hashFileAsync(dst.path(e.path))]);
     return a.digest === b.digest ? d : undefined;
   };

@@ -148,14 +148,17 @@ export async function restore(
   const handle = copy(tree.root, target, {
     filter: picked && { excludes: (e: Entry) => !picked.chosen(e.path, e.type === 'dir') },
     admit,
-    // A file already there is trusted only if its contents match (then checked below anyway).
+    // A file already there (restored by an interrupted run, or over the original) is kept only
+    // if its bytes are the manifest's; else it is restored again.
     checksum: true,
+    matches: async (e, there) => (await mismatch(there, wanted.get(e)!)) === undefined,
     dryRun: o.dryRun,
     threads: o.threads,
     reflink: o.reflink,
     signal: o.signal,
   });
   handle.on('file', (r: FileResult) => {
+    if (r.outcome === 'skipped') return; // already there, and checked by matches()
     const want = wanted.get(r.entry)!;
     const restored = dst.path(r.entry.path);
     // The engine's digest is of the bytes it copied: compare when it hashed the file the same way.
@@ -193,7 +196,7 @@ export async function restore(
   return {
     snapshot,
     summary,
-    restoredFiles: summary.files - refusedFiles,
+    restoredFiles: summary.files + summary.skipped - refusedFiles,
     failures: [...summary.failures, ...failures],
   };
 }
