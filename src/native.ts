@@ -306,8 +306,11 @@ export interface Addon {
     mtimesNs: BigInt64Array,
     owners: Uint32Array,
   ): { statuses: Uint8Array; failures: { index: number; error: FileError }[] };
-  /** Where a file is written before its rename when it cannot be nameless: `.sm-<hash>.tmp` beside it. */
-  tempPath(path: PathLike): Buffer;
+  /**
+   * Where a file is written before its rename when it cannot be nameless: `.sm-<hash>.tmp` beside
+   * it, never a name the source's directory holds (it would be copied over it).
+   */
+  tempPath(path: PathLike, source?: PathLike): Buffer;
   /** Owner (as root), mode, xattrs and ACLs, then times, from src onto dst; symlinks not followed. */
   copyMetadata(src: PathLike, dst: PathLike, options?: { owner?: boolean }): void;
   hashFile(path: PathLike, options?: HashFileOptions): HashFileResult;

@@ -170,6 +170,23 @@ t.test(
   },
 );
 
+t.test('a source file named as the temporary file of a large one is copied, and the large file too', async (t) => {
+  const dir = diskDir(t);
+  mkdirSync(`${dir}/src`);
+  writeFileSync(`${dir}/src/big`, pseudoRandom(5 * CHUNK + 7, 31));
+  // The names a copy of big would be written under before its rename, and their journals.
+  const taken = native.tempPath(`${dir}/dst/big`).subarray(`${dir}/dst/`.length).toString();
+  writeFileSync(`${dir}/src/${taken}`, 'a user file that has that name');
+  const second = native.tempPath(`${dir}/dst/big`, `${dir}/src/big`).subarray(`${dir}/dst/`.length).toString();
+  t.not(second, taken, 'another name is taken');
+  writeFileSync(`${dir}/src/${second}.journal`, 'and one named as its journal');
+  for (let run = 1; run <= 2; run++) {
+    const summary = await copy(`${dir}/src`, `${dir}/dst`, { chunkSize: CHUNK, verify: true }).done;
+    t.same(summary.failures, [], `run ${run}`);
+    t.same(describeTree(`${dir}/dst`), describeTree(`${dir}/src`), `run ${run}: every file as the source has it`);
+  }
+});
+
 t.test('the CLI prints JSON lines and exits 0', async (t) => {
   const dir = diskDir(t);
   mkdirSync(`${dir}/src`);

@@ -502,9 +502,11 @@ Napi::Value LinkFiles(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// tempPath(path) -> where a file is written before its rename, when it cannot be nameless.
+// tempPath(path, source?) -> where a file is written before its rename, when it cannot be
+// nameless; a name the source's directory holds is passed over.
 Napi::Value TempPath(const Napi::CallbackInfo& info) {
-  std::string t = sm::tempPath(pathArg(info[0], "path"));
+  std::string t = sm::tempPath(pathArg(info[0], "path"),
+                               info.Length() > 1 && !info[1].IsUndefined() ? pathArg(info[1], "source") : "");
   return Napi::Buffer<char>::Copy(info.Env(), t.data(), t.size());
 }
 

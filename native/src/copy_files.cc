@@ -137,9 +137,10 @@ bool skippedOrLinked(const BatchOptions& o, At src, const FileStat& now, At dst,
     // snapshot); over an existing file, linked aside and renamed, atomically like a copy.
     if (linkat(prev->dir, prev->name.c_str(), dst.dir, dst.name.c_str(), 0) != 0) {
       if (errno != EEXIST) throwErrno("link", shown);
-      std::string tmp = tempPath(dst.name);
+      std::string tmp = tempPath(dst.name, src.path());
       unlinkat(dst.dir, tmp.c_str(), 0);
-      if (linkat(prev->dir, prev->name.c_str(), dst.dir, tmp.c_str(), 0) != 0) throwErrno("link", tempPath(shown));
+      if (linkat(prev->dir, prev->name.c_str(), dst.dir, tmp.c_str(), 0) != 0)
+        throwErrno("link", tempPath(shown, src.path()));
       if (renameat(dst.dir, tmp.c_str(), dst.dir, dst.name.c_str()) != 0) throwErrno("rename", shown);
     }
     out.status = FileOutcome::Linked;
@@ -159,7 +160,7 @@ struct Refusals {
 bool writeOne(const BatchOptions& o, const FileJob& job, FileOutcome& out, Pending& p, Refusals& refused) {
   const std::string& src = job.src;
   p.dst = job.dst;
-  p.tmp = tempPath(job.dst);
+  p.tmp = tempPath(job.dst, job.src);
   At prev{AT_FDCWD, job.prev};
   // A file that is no longer regular (or not there) goes on to the open below, which says why.
   FileStat now;
@@ -247,13 +248,24 @@ void verifyOne(const Pending& p, FileOutcome& out) {
 
 }  // namespace
 
-std::string tempPath(const std::string& path) {
-  size_t slash = path.rfind('/');
-  std::string dir = slash == std::string::npos ? "" : path.substr(0, slash + 1);
-  std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
-  Xxh64 h;
-  h.update(name.data(), name.size());
-  return dir + ".sm-" + Xxh64::hex(h.digest()) + ".tmp";
+std::string tempPath(const std::string& path, const std::string& source) {
+  auto dirOf = [](const std::string& p) {
+    size_t slash = p.rfind('/');
+    return slash == std::string::npos ? std::string() : p.substr(0, slash + 1);
+  };
+  std::string dir = dirOf(path);
+  std::string name = path.substr(dir.size());
+  std::string sourceDir = source.empty() ? "" : dirOf(source);
+  FileStat st;
+  auto inSource = [&](const std::string& n) {
+    return !source.empty() && lstatAt(AT_FDCWD, sourceDir.empty() ? n : sourceDir + n, st);
+  };
+  for (uint64_t seed = 0;; seed++) {
+    Xxh64 h(seed);
+    h.update(name.data(), name.size());
+    std::string t = ".sm-" + Xxh64::hex(h.digest()) + ".tmp";
+    if (!inSource(t) && !inSource(t + ".journal")) return dir + t;
+  }
 }
 
 std::vector<FileOutcome> copyFiles(const BatchOptions& o, const std::vector<FileJob>& jobs) {

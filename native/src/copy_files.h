@@ -65,8 +65,10 @@ struct FileJob {
 
 // "<dir of path>/.sm-<xxh64 of its name>.tmp": hidden, beside the final name (so the rename is
 // atomic), deterministic (a rerun reuses it), short whatever the name's length, and the same
-// whichever way the directory is reached (a long path goes through /proc/self/fd/N).
-std::string tempPath(const std::string& path);
+// whichever way the directory is reached (a long path goes through /proc/self/fd/N). A name the
+// source's directory holds (with or without ".journal") would be copied over it: then the hash
+// is seeded 1, 2, ... until the name is one the source lacks (the same one on a rerun).
+std::string tempPath(const std::string& path, const std::string& source = "");
 
 // The outcome of each job, in order.
 std::vector<FileOutcome> copyFiles(const BatchOptions& o, const std::vector<FileJob>& jobs);

@@ -153,6 +153,20 @@ TEST(copy_files_reports_each_failure_and_copies_the_rest) {
   std::string direct = sm::tempPath("/x/y/name"), anchored = sm::tempPath("/proc/self/fd/9/name");
   CHECK_EQ(direct.substr(0, 9), std::string("/x/y/.sm-"));
   CHECK_EQ(direct.substr(4), anchored.substr(15));
+  // A source directory holding that name (or its journal's) would copy a file over it: another
+  // name is taken, the same one each time.
+  t::writeFile(dir / "src_name", "x");
+  std::string first = sm::tempPath(dir / "name", dir / "src_name");
+  CHECK_EQ(first, sm::tempPath(dir / "name"));
+  std::string taken = first.substr(first.rfind('/') + 1);
+  t::writeFile(dir / taken, "a user's file");
+  std::string second = sm::tempPath(dir / "name", dir / "src_name");
+  CHECK(second != first);
+  CHECK_EQ(second, sm::tempPath(dir / "name", dir / "src_name"));
+  t::writeFile(dir / (second.substr(second.rfind('/') + 1) + ".journal"), "another");
+  std::string third = sm::tempPath(dir / "name", dir / "src_name");
+  CHECK(third != first && third != second);
+  CHECK_EQ(third.substr(0, third.rfind('/') + 5), dir / ".sm-");
 }
 
 TEST(copy_files_with_a_base_copies_right_whether_or_not_it_can_clone) {

@@ -7,9 +7,9 @@ import { closeSync, existsSync, fdatasyncSync, openSync, readFileSync, rmSync, w
 import type { Entry } from '../model/entry.js';
 import { native } from '../native.js';
 
-/** Where a large file copied to `path` is written before its rename, and the journal beside it. */
-export function chunkFiles(path: Buffer): { tmp: Buffer; journal: Buffer } {
-  const tmp = native.tempPath(path);
+/** Where a large file copied to `path` from `source` is written before its rename, and the journal beside it. */
+export function chunkFiles(path: Buffer, source: Buffer): { tmp: Buffer; journal: Buffer } {
+  const tmp = native.tempPath(path, source);
   return { tmp, journal: Buffer.concat([tmp, Buffer.from('.journal')]) };
 }
 

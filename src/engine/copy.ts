@@ -338,7 +338,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
   };
   const ticker = setInterval(() => events.emit('progress', progress()), 500);
 
-  const chunkFile = (rel: Buffer) => chunkFiles(dst.path(rel));
+  const chunkFile = (rel: Buffer) => chunkFiles(dst.path(rel), src.path(rel));
 
   /** Opens (or resumes) the temporary file and journal of a large file; returns chunks already done. */
   const startChunked = (e: Entry) => {
@@ -603,18 +603,22 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
   const layouts = destinationLayouts(o.layout ?? 'reset', !o.dryRun && dstLustre.lustre);
   const destination = DestinationIndex.open(dstRoot, prune);
 
-  /**
-   * The destination's entry for a regular file it already holds: same size and mtime (or
-   * contents, with checksum); undefined when the file must be copied.
-   */
-  const complete = async (e: Entry): Promise<Entry | undefined> => {
-    if (!destination) return undefined;
-    const d = await destination.lookup(e.path);
-    if (!d || d.type !== 'file' || d.size !== e.size) return undefined;
-    if (!o.checksum) return d.mtimeNs === e.mtimeNs ? d : undefined;
-    if (o.matches) return (await o.matches(e, dst.path(e.path))) ? d : undefined;
+  /** The destination's regular file of the same size at e's path, if any (asked in scan order). */
+  const sameSize = async (e: Entry): Promise<Entry | undefined> => {
+    const d = await destination?.lookup(e.path);
+    return d?.type === 'file' && d.size === e.size ? d : undefined;
+  };
+  /** Whether that file holds e's bytes: the same mtime, or with checksum, the same contents. */
+  const sameContents = async (e: Entry, d: Entry): Promise<boolean> => {
+    if (!o.checksum) return d.mtimeNs === e.mtimeNs;
+    if (o.matches) return o.matches(e, dst.path(e.path));
     const [a, b] = await Promise.all([native.hashFileAsync(src.path(e.path)), native.hashFileAsync(dst.path(e.path))]);
-    return a.digest === b.digest ? d : undefined;
+    return a.digest === b.digest;
+  };
+  /** The destination's entry for a regular file it already holds; undefined when the file must be copied. */
+  const complete = async (e: Entry): Promise<Entry | undefined> => {
+    const d = await sameSize(e);
+    return d && (await sameContents(e, d)) ? d : undefined;
   };
   const asRoot = process.geteuid?.() === 0;
   /**
@@ -834,6 +838,50 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     }
   };
 
+  /**
+   * What becomes of a regular file once it is known whether the destination holds it (`there`,
+   * a regular file when `found`): left as it is, linked, or returned for the planner.
+   */
+  const place = async (e: Entry, there: Entry | undefined, found: boolean, linkIt: boolean) => {
+    const kept = there ? keepAttributes(e, there) : 'copy';
+    if (kept === 'failed') return undefined; // reported
+    if (kept === 'kept') {
+      s.skipped++;
+      skippedBytes += e.size;
+      events.emit('file', { entry: e, outcome: 'skipped' } satisfies FileResult);
+      return undefined;
+    }
+    if (!found) await makeRoom(e); // a file found there needs no room made
+    if (linkIt) {
+      const queued = toLane(e);
+      if (queued === true) await laneRoom();
+      if (queued !== undefined) return undefined;
+      // No previous copy to link from: copied.
+    }
+    // A large file's temporary file is made now, in its directory.
+    if (e.size > plan.largeFileThreshold) await dirMaker.ready();
+    return forPlanner(e) ? e : undefined;
+  };
+  /** A file that failed before reaching the planner: reported, and later names of its inode not linked to it. */
+  const failBefore = (e: Entry, err: unknown) => {
+    failedPaths.add(key(e.path));
+    fail(e.path, toErrorRecord(err, displayPath(joinPath(srcRoot, e.path))), e);
+  };
+  // With checksum, files the destination holds at the same size are compared CHECKS_AHEAD at a
+  // time while the scan goes on (one at a time, 10^5 small files would wait on 10^5 round trips
+  // to the pool); each is placed once its verdict is in, oldest first.
+  const CHECKS_AHEAD = 4 * threads;
+  const checking: { e: Entry; d: Entry; linkIt: boolean; same: Promise<boolean> }[] = [];
+  const settleOldest = async (): Promise<Entry | undefined> => {
+    const { e, d, linkIt, same } = checking.shift()!;
+    try {
+      return await place(e, (await same) ? d : undefined, true, linkIt);
+    } catch (err) {
+      failBefore(e, err);
+      return undefined;
+    }
+  };
+
   /** Makes everything that is not regular-file data on the spot; passes on the files to copy. */
   async function* filesToCopy(entries: AsyncIterable<Entry>): AsyncGenerator<Entry> {
     for await (const e of entries) {
@@ -876,25 +924,19 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
               await dryRunFile(e);
               continue;
             }
-            const there = destination && (await complete(e));
-            const kept = there ? keepAttributes(e, there) : 'copy';
-            if (kept === 'failed') continue; // reported
-            if (kept === 'kept') {
-              s.skipped++;
-              skippedBytes += e.size;
-              events.emit('file', { entry: e, outcome: 'skipped' } satisfies FileResult);
+            const d = await sameSize(e);
+            if (d && o.checksum) {
+              const same = sameContents(e, d);
+              same.catch(() => {}); // seen when settled
+              checking.push({ e, d, linkIt, same });
+              if (checking.length >= CHECKS_AHEAD) {
+                const next = await settleOldest();
+                if (next) yield next;
+              }
               continue;
             }
-            await makeRoom(e);
-            if (linkIt) {
-              const queued = toLane(e);
-              if (queued === true) await laneRoom();
-              if (queued !== undefined) continue;
-              // No previous copy to link from: copied.
-            }
-            // A large file's temporary file is made now, in its directory.
-            if (e.size > plan.largeFileThreshold) await dirMaker.ready();
-            if (forPlanner(e)) yield e;
+            const next = await place(e, d && (await sameContents(e, d)) ? d : undefined, !!d, linkIt);
+            if (next) yield next;
             continue;
           }
           case 'symlink':
@@ -920,9 +962,12 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
             continue; // a socket is a live endpoint, not data: nothing to copy
         }
       } catch (err) {
-        failedPaths.add(key(e.path)); // later names of this inode must not be linked to it
-        fail(e.path, toErrorRecord(err, displayPath(joinPath(srcRoot, e.path))), e);
+        failBefore(e, err);
       }
+    }
+    while (checking.length > 0) {
+      const next = await settleOldest();
+      if (next) yield next;
     }
     flushLane();
     while (linking.size > 0) {

@@ -318,7 +318,7 @@ async function run(repo: Repository, source: string, o: BackupOptions): Promise<
       return { ...me, link: first };
     }
     if (got === OUTCOME.none) {
-      removeFailed(treePath); // never in the snapshot, nor left from an earlier attempt
+      removeFailed(treePath, srcTree.path(manifestPath(me))); // never in the snapshot, nor left from an earlier attempt
       return undefined;
     }
     if (got === OUTCOME.linked) {
@@ -356,7 +356,7 @@ async function run(repo: Repository, source: string, o: BackupOptions): Promise<
       if (p !== undefined && compareScanOrder(x.entry.path, p) >= 0) return;
       count(x.entry.type, x.entry.size, 'linked', -1);
       if (x.failed) {
-        if (x.entry.type === 'file') removeFailed(dstTree.path(x.entry.path)); // left by an earlier attempt
+        if (x.entry.type === 'file') removeFailed(dstTree.path(x.entry.path), srcTree.path(x.entry.path)); // left by an earlier attempt
         writer.remove(encodePath(x.entry.path));
         continue;
       }
@@ -428,8 +428,8 @@ async function run(repo: Repository, source: string, o: BackupOptions): Promise<
  * A file that failed goes from the committed snapshot's tree, with what the engine keeps of a
  * large one for a rerun (its temporary file and chunk journal): the snapshot is final.
  */
-function removeFailed(treePath: Buffer): void {
-  const { tmp, journal } = chunkFiles(treePath);
+function removeFailed(treePath: Buffer, sourcePath: Buffer): void {
+  const { tmp, journal } = chunkFiles(treePath, sourcePath);
   for (const p of [treePath, tmp, journal]) rmSync(p, { force: true });
 }
 
