@@ -1000,3 +1000,27 @@ t.test("restore over files already there keeps those whose bytes are the manifes
   t.equal(again.summary.skipped, first.restoredFiles - 1);
   same(t, out, src, 'the tree is whole again');
 });
+
+t.test('review fixes: no restore into the repository, no backup of it; prune counts are whole numbers', async (t) => {
+  const dir = shmDir(t);
+  const [src, repo] = [`${dir}/src`, `${dir}/repo`];
+  mkdirSync(src);
+  writeFileSync(`${src}/f`, 'v1');
+  const s1 = (await backup(repo, src)).snapshot!.id;
+  writeFileSync(`${src}/f`, 'v2, longer');
+  const s2 = (await backup(repo, src)).snapshot!.id;
+  for (const target of [`${repo}/trees/${s2}`, repo, `${repo}/new/dir`]) {
+    await t.rejects(restore(repo, s1, target), { code: 'TARGET_IN_REPOSITORY' }, target);
+  }
+  symlinkSync(`${repo}/trees`, `${dir}/into-repo`);
+  await t.rejects(restore(repo, s1, `${dir}/into-repo/${s2}`), { code: 'TARGET_IN_REPOSITORY' }, 'through a symlink');
+  t.equal(readFileSync(`${repo}/trees/${s2}/f`, 'utf8'), 'v2, longer', 'the later snapshot is intact');
+  t.same((await verify(repo, { readData: true })).problems, []);
+  await t.rejects(backup(repo, repo), { code: 'SOURCE_IN_REPOSITORY' });
+  await t.rejects(backup(repo, `${repo}/trees`), { code: 'SOURCE_IN_REPOSITORY' });
+  for (const bad of ['0', '', '0x2', ' 2', '1e1', '-1', '1.5']) {
+    const r = spawnSync(process.execPath, [bin, 'prune', '-r', repo, '--keep-last', bad], { encoding: 'utf8' });
+    t.equal(r.status, 2, `--keep-last '${bad}': a usage error`);
+  }
+  t.equal(Repository.open(repo).snapshots().length, 2, 'nothing pruned');
+});

@@ -3,15 +3,18 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { parseSize, readRuleFile, Filter, type FilterRule } from '../filter/index.js';
 
+// Decimal digits only: Number() would also take '', ' 2', '0x2' and '1e1'.
+const wholeNumber = (v: string): number => (/^\d+$/.test(v) ? Number(v) : NaN);
+
 export const int = (v: string): number => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('expected a positive integer');
+  const n = wholeNumber(v);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new InvalidArgumentError('expected a positive integer');
   return n;
 };
 
 export const count = (v: string): number => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number');
+  const n = wholeNumber(v);
+  if (!Number.isSafeInteger(n)) throw new InvalidArgumentError('expected a whole number');
   return n;
 };
 

@@ -26,7 +26,7 @@ async function guarded(body: () => Promise<number | void>): Promise<void> {
     process.exitCode = (await body()) ?? Exit.ok;
   } catch (err) {
     const e = err as Error & { code?: string };
-    if (e instanceof RangeError) {
+    if (e instanceof RangeError || e.code === 'USAGE') {
       process.stderr.write(`stripemover: ${e.message}\n`);
       process.exitCode = Exit.usage;
       return;

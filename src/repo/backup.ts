@@ -155,6 +155,9 @@ async function run(repo: Repository, source: string, o: BackupOptions): Promise<
     const e = err as NodeJS.ErrnoException;
     throw repoError('SOURCE_UNREADABLE', `backup source: ${e.message}`, source);
   }
+  if (repo.holds(source)) {
+    throw repoError('SOURCE_IN_REPOSITORY', `backup source ${source}: inside the repository ${repo.root}`, source);
+  }
   if (!resumed) repo.writePending({ id, source, host, parent: parent?.id, started });
   const tree = repo.tree(id);
   const detector = o.detector ?? (o.checksum ? checksumDetector : statDetector);

@@ -11,6 +11,7 @@ import {
   openSync,
   readFileSync,
   readdirSync,
+  realpathSync,
   rmSync,
   writeSync,
 } from 'node:fs';
@@ -92,6 +93,24 @@ export class Repository {
     readonly root: string,
     readonly config: RepoConfig,
   ) {}
+
+  /**
+   * Whether a path (there or not yet) is the repository or inside it, symlinks resolved: a
+   * restore must not write there (into a snapshot's tree, it would change that snapshot), nor
+   * a backup read its own repository as its source.
+   */
+  holds(p: string): boolean {
+    const real = (q: string): string => {
+      try {
+        return realpathSync(q);
+      } catch {
+        const up = path.dirname(q);
+        return up === q ? q : path.join(real(up), path.basename(q)); // not made yet
+      }
+    };
+    const [root, it] = [real(this.root), real(path.resolve(p))];
+    return it === root || it.startsWith(root.endsWith('/') ? root : `${root}/`);
+  }
 
   /** Whether a scanned entry is this repository's own directory (a repository inside the tree it backs up is left out of that tree). */
   isItself(e: Pick<Entry, 'type' | 'dev' | 'ino'>): boolean {

@@ -13,7 +13,7 @@ import { mismatch } from './digests.js';
 import { ManifestCursor, manifestError, manifestPath, readManifest, type ManifestEntry } from './manifest.js';
 import { joinPath, TreeRoot } from '../targets/posix/paths.js';
 import { native } from '../native.js';
-import { Repository, type SnapshotRecord } from './repository.js';
+import { Repository, repoError, type SnapshotRecord } from './repository.js';
 
 export interface RestoreOptions {
   /**
@@ -79,6 +79,13 @@ export async function restore(
 ): Promise<RestoreResult> {
   const repo = Repository.open(repoPath);
   const snapshot = repo.resolve(ref);
+  if (repo.holds(target)) {
+    throw repoError(
+      'TARGET_IN_REPOSITORY',
+      `restore into ${path.resolve(target)}: inside the repository ${repo.root}`,
+      target,
+    );
+  }
   const picked = selection(o.paths);
   const chosen = (e: ManifestEntry) => !picked || picked.chosen(manifestPath(e), e.type === 'dir');
   const manifestDir = repo.manifestDir(snapshot.id);
