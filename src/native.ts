@@ -313,6 +313,8 @@ export interface Addon {
   tempPath(path: PathLike, source?: PathLike): Buffer;
   /** Owner (as root), mode, xattrs and ACLs, then times, from src onto dst; symlinks not followed. */
   copyMetadata(src: PathLike, dst: PathLike, options?: { owner?: boolean }): void;
+  /** Whether two paths carry the same xattrs and ACLs, as copyMetadata copies them. */
+  sameXattrs(a: PathLike, b: PathLike): boolean;
   hashFile(path: PathLike, options?: HashFileOptions): HashFileResult;
   hashFileAsync(path: PathLike, options?: HashFileOptions): Promise<HashFileResult>;
   /** statx; does not follow a final symlink unless follow is set. */

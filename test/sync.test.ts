@@ -257,6 +257,14 @@ t.test('a file left as it is takes the xattrs and ACLs the source has since (rsy
     for (const n of names) t.same(native.getXattr(`${dir}/dst/${f}`, n), native.getXattr(`${dir}/src/${f}`, n));
   }
   t.same(describeTree(`${dir}/dst`), describeTree(`${dir}/src`), 'modes and times as well');
+  // A change the ctime rule cannot see: the copy's attributes touched after the source's
+  // (a chmod to the same mode). --checksum, which reads every byte anyway, compares them.
+  native.setXattr(`${dir}/src/keep/a`, 'user.tag', 'newer');
+  chmodSync(`${dir}/dst/keep/a`, statSync(`${dir}/dst/keep/a`).mode & 0o7777);
+  t.equal(sm('sync', `${dir}/src`, `${dir}/dst`).status, 0);
+  t.equal(native.getXattr(`${dir}/dst/keep/a`, 'user.tag').toString(), 'new', 'missed without --checksum');
+  t.equal(sm('sync', '--checksum', `${dir}/src`, `${dir}/dst`).status, 0);
+  t.equal(native.getXattr(`${dir}/dst/keep/a`, 'user.tag').toString(), 'newer', 'brought over with --checksum');
 });
 
 t.test('--delete never deletes its own source when SRC is inside DST', async (t) => {

@@ -520,6 +520,14 @@ Napi::Value CopyMetadata(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// sameXattrs(a, b): whether two paths carry the same xattrs and ACLs, as a copy carries them.
+Napi::Value SameXattrs(const Napi::CallbackInfo& info) {
+  std::string a = pathArg(info[0], "a"), b = pathArg(info[1], "b");
+  bool same = false;
+  guard(info.Env(), [&] { same = sm::copiedXattrs(a) == sm::copiedXattrs(b); });
+  return Napi::Boolean::New(info.Env(), same);
+}
+
 // ---- buffers and path calls ------------------------------------------------------------
 
 // alignedBuffer(size, alignment = 4096): a Buffer over aligned memory, no copy.
@@ -678,6 +686,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("linkFiles", Napi::Function::New<LinkFiles>(env));
   exports.Set("tempPath", Napi::Function::New<TempPath>(env));
   exports.Set("copyMetadata", Napi::Function::New<CopyMetadata>(env));
+  exports.Set("sameXattrs", Napi::Function::New<SameXattrs>(env));
   exports.Set("stat", Napi::Function::New<Stat>(env));
   exports.Set("statAsync", Napi::Function::New<StatAsync>(env));
   exports.Set("listXattrs", Napi::Function::New<ListXattrs>(env));

@@ -626,20 +626,22 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
    * as with rsync -aX: a chmod on either side is undone by the next sync ('kept'). Xattrs are not
    * read for every file: a source whose ctime is past its copy's (set when the copy got its
    * attributes) has had some attribute changed since, so all are applied again. A destination
-   * server whose clock runs ahead of the source's can hide a change made within that lead. Not
-   * in place on an inode with other names: it may be another snapshot's (a backup tree links its
-   * parent's), so the file is copied afresh ('copy').
+   * server whose clock runs ahead of the source's, or a later touch of the copy's own
+   * attributes, can hide such a change; with checksum (which reads every byte anyway) they are
+   * compared. Not in place on an inode with other names: it may be another snapshot's (a backup
+   * tree links its parent's), so the file is copied afresh ('copy').
    */
   const keepAttributes = (e: Entry, there: Entry): 'kept' | 'copy' | 'failed' => {
-    if (
-      there.mode === e.mode &&
-      there.mtimeNs === e.mtimeNs &&
-      (!asRoot || (there.uid === e.uid && there.gid === e.gid)) &&
-      e.ctimeNs <= there.ctimeNs
-    )
-      return 'kept';
-    if (there.nlink > 1) return 'copy';
     try {
+      if (
+        there.mode === e.mode &&
+        there.mtimeNs === e.mtimeNs &&
+        (!asRoot || (there.uid === e.uid && there.gid === e.gid)) &&
+        e.ctimeNs <= there.ctimeNs &&
+        (!o.checksum || native.sameXattrs(src.path(e.path), dst.path(e.path)))
+      )
+        return 'kept';
+      if (there.nlink > 1) return 'copy';
       native.copyMetadata(src.path(e.path), dst.path(e.path));
       return 'kept';
     } catch (err) {
