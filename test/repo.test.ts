@@ -485,6 +485,27 @@ t.test('kill -9 during backup and during prune; rerun; verify comes out clean', 
   t.same((await verify(repo, { readData: true })).problems, []);
   await restore(repo, 'latest', `${dir}/out2`);
   same(t, `${dir}/out2`, src, 'the kept snapshot still restores');
+
+  // A restore killed at several moments, then run to the end: the tree as it was, nothing left over.
+  const out3 = `${dir}/out3`;
+  let restoresKilled = 0;
+  for (const delay of [250, 500, 800]) {
+    const child = spawn(process.execPath, [bin, 'restore', '-r', repo, 'latest', out3], { stdio: 'ignore' });
+    const code = await new Promise<number | null>((resolve) => {
+      const timer = setTimeout(() => child.kill('SIGKILL'), delay);
+      child.on('exit', (c) => (clearTimeout(timer), resolve(c)));
+    });
+    if (code === null) restoresKilled++;
+  }
+  t.ok(restoresKilled >= 1, `${restoresKilled} restores killed`);
+  const finished = await restore(repo, 'latest', out3);
+  t.same(finished.failures, []);
+  t.equal(
+    finished.restoredFiles,
+    finished.summary.files + finished.summary.skipped,
+    'each file copied or found in place',
+  );
+  same(t, out3, src, 'the resumed restore gives the tree');
 });
 
 t.test('a corrupted data file: verify names it; restore refuses it and restores the rest', async (t) => {
