@@ -1045,3 +1045,32 @@ t.test('review fixes: no restore into the repository, no backup of it; prune cou
   }
   t.equal(Repository.open(repo).snapshots().length, 2, 'nothing pruned');
 });
+
+t.test(
+  'verify --read-data reads a file shared by snapshots once, and names each snapshot holding a damaged one',
+  async (t) => {
+    const dir = shmDir(t);
+    const [src, repo] = [`${dir}/src`, `${dir}/repo`];
+    mkdirSync(`${src}/d`, { recursive: true });
+    for (let i = 0; i < 20; i++) writeFileSync(`${src}/d/f${i}`, pseudoRandom(5000 + i, i));
+    const ids = [(await backup(repo, src)).snapshot!.id];
+    writeFileSync(`${src}/d/f0`, 'changed');
+    ids.push((await backup(repo, src)).snapshot!.id);
+    ids.push((await backup(repo, src)).snapshot!.id);
+    const clean = await verify(repo, { readData: true });
+    t.same(clean.problems, []);
+    t.equal(clean.filesRead, 21, 'the 20 files, and f0 once more for its new version');
+    // f5 is one inode in all three trees: damaged once, it is damaged in each.
+    const victim = `${repo}/trees/${ids[0]}/d/f5`;
+    const bytes = readFileSync(victim);
+    bytes[9] = bytes[9]! ^ 1;
+    writeFileSync(victim, bytes);
+    const r = await verify(repo, { readData: true });
+    t.same(
+      r.problems.map((p) => `${p.snapshot} ${p.path}`),
+      ids.map((id) => `${id} d/f5`),
+      'every snapshot that holds it',
+    );
+    t.equal(r.filesRead, 21);
+  },
+);

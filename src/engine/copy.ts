@@ -74,6 +74,13 @@ export interface CopyOptions {
   /** Entries it excludes are neither copied nor (with delete) removed; excluded directories are not entered. */
   filter?: { excludes(e: Entry, bySize?: boolean): boolean };
   /**
+   * Whether a regular file whose link count is above 1 may have other names in the tree, to be
+   * linked to its copy (default: yes). Restore says which from its manifest: a snapshot tree's
+   * unchanged files also have names in the other snapshots, and tracking those would hold one
+   * entry per file for the whole run.
+   */
+  hardLinked?: (e: Entry) => boolean;
+  /**
    * The source's entries only (never the root), in scan order, after the filter: false leaves
    * one out as the filter would (a directory with all it holds). Lets a caller walk a list of its
    * own in step with the scan (restore, its manifest). sync's delete pass does not consult it.
@@ -310,7 +317,9 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     dirs.close();
     for (const root of [src, dst, prev]) root?.close();
   };
-  const firstLink = new Map<string, Buffer>(); // dev:ino -> first path, for files with nlink > 1
+  // dev:ino -> the first path of a hard-linked file, and how many of its names are yet to come:
+  // forgotten once all have been met, so memory holds the groups under way, not all of them.
+  const firstLink = new Map<string, { path: Buffer; left: number }>();
   const laterLinks: { path: Buffer; target: Buffer }[] = [];
   const failedPaths = new Set<string>();
   /** Files past the link batches that may be hard-linked from linkDest (onEntry's verdict agreed). */
@@ -906,14 +915,15 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
             dirs.push(e.path);
             continue;
           case 'file': {
-            if (e.nlink > 1) {
+            if (e.nlink > 1 && (o.hardLinked?.(e) ?? true)) {
               const inode = `${e.dev}:${e.ino}`;
               const first = firstLink.get(inode);
               if (first) {
-                laterLinks.push({ path: e.path, target: first });
+                laterLinks.push({ path: e.path, target: first.path });
+                if (--first.left === 0) firstLink.delete(inode);
                 continue;
               }
-              firstLink.set(inode, e.path);
+              firstLink.set(inode, { path: e.path, left: e.nlink - 1 });
             }
             s.scannedFiles++;
             s.scannedBytes += e.size;

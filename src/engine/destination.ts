@@ -1,6 +1,7 @@
 // What the destination already holds, read the way the source is: a scan of the destination
 // walked in step with the source's (both yield parents first and siblings in byte order), so
-// "is this file already there?" costs no syscall of its own and memory stays bounded.
+// "is this file already there?" costs no syscall of its own and memory stays bounded. (verify
+// walks a parent snapshot's tree with it the same way.)
 import { existsSync } from 'node:fs';
 import type { Entry } from '../model/entry.js';
 import { scan } from '../scan/index.js';

@@ -13,7 +13,11 @@ export class ReverseSpool {
   constructor(private readonly memoryLimit = 65536) {}
 
   push(item: Buffer): void {
-    this.memory.push(item);
+    // Its own copy: a scanned path is a view into a shared 8 KiB slab, which it would keep
+    // alive (65,536 of them, half a GiB).
+    const own = Buffer.allocUnsafeSlow(item.length);
+    item.copy(own);
+    this.memory.push(own);
     if (this.memory.length >= this.memoryLimit) this.spill();
   }
 

@@ -155,6 +155,7 @@ export async function restore(
   const handle = copy(tree.root, target, {
     filter: picked && { excludes: (e: Entry) => !picked.chosen(e.path, e.type === 'dir') },
     admit,
+    hardLinked: (e) => wanted.get(e)!.nlink > 1,
     // A file already there (restored by an interrupted run, or over the original) is kept only
     // if its bytes are the manifest's; else it is restored again.
     checksum: true,

@@ -11,6 +11,7 @@ import { mismatch } from './digests.js';
 import { manifestPath, readManifest } from './manifest.js';
 import { Repository } from './repository.js';
 import { pairs } from './diff.js';
+import { DestinationIndex } from '../engine/destination.js';
 
 export interface VerifyOptions {
   readData?: boolean;
@@ -58,9 +59,13 @@ export async function verify(repoPath: string, o: VerifyOptions = {}): Promise<V
   const readData = o.readData || o.subset !== undefined;
   const chosen = subsetOf(o.subset);
   const r: VerifyResult = { snapshots: 0, entries: 0, filesRead: 0, bytesRead: 0, problems: [] };
-  // Snapshots share unchanged files as hard links: each inode's bytes are read once per run.
-  // (One string per inode read: memory grows with the files read, not with snapshots.)
-  const read = new Set<string>();
+  // Snapshots share unchanged files as hard links, always at the same path as in their parent
+  // (the backup links from the parent's tree): a file whose inode is the parent's at that path
+  // was read with the parent, when the parent came first in this run. The parent's tree is walked
+  // in step with the snapshot's, so memory does not grow with the files read. Inodes found
+  // damaged (few) are kept, to name every snapshot that holds one.
+  const verified = new Set<string>(); // snapshot ids whose data was read in this run
+  const damaged = new Set<string>(); // dev:ino
   const report = (p: Problem) => {
     r.problems.push(p);
     o.onProblem?.(p);
@@ -72,6 +77,10 @@ export async function verify(repoPath: string, o: VerifyOptions = {}): Promise<V
     const root = new TreeRoot(tree);
     const problem = (rel: Buffer, problem: string) =>
       report({ snapshot: snap.id, path: rel.toString('utf8') || '.', problem });
+    const parentTree =
+      readData && snap.parent !== undefined && verified.has(snap.parent)
+        ? DestinationIndex.open(Buffer.from(repo.tree(snap.parent)))
+        : undefined;
     try {
       let entries = 0;
       const firstNames = new Map<string, bigint>(); // first names of hard-linked inodes -> inode
@@ -115,13 +124,20 @@ export async function verify(repoPath: string, o: VerifyOptions = {}): Promise<V
         }
         if (!readData || !chosen(rel)) continue;
         const inode = `${st.dev}:${st.ino}`;
-        if (read.has(inode)) continue;
-        read.add(inode);
+        const before = await parentTree?.lookup(rel);
+        if (before?.ino === st.ino && before.dev === st.dev) {
+          if (damaged.has(inode)) problem(rel, `data damaged: the same file as in snapshot ${snap.parent}`);
+          continue;
+        }
         const why = await mismatch(root.path(rel), e);
         r.filesRead++;
         r.bytesRead += e.size;
-        if (why) problem(rel, `data damaged: ${why}`);
+        if (why) {
+          damaged.add(inode);
+          problem(rel, `data damaged: ${why}`);
+        }
       }
+      if (readData) verified.add(snap.id);
       if (entries !== snap.manifest.entries) {
         report({
           snapshot: snap.id,
@@ -133,6 +149,7 @@ export async function verify(repoPath: string, o: VerifyOptions = {}): Promise<V
       report({ snapshot: snap.id, problem: (err as Error).message });
     } finally {
       root.close();
+      await parentTree?.close();
     }
   }
   for (const orphan of repo.orphans()) {
