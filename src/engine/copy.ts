@@ -313,14 +313,24 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     }
   >();
   const dirs = new ReverseSpool(); // directory paths, for their metadata at the end
+  // Later names of hard-linked files, made once their first names are copied: spooled too (a
+  // tree of conda or spack environments holds millions), each as [u32 length][path][first name].
+  const laterLinks = new ReverseSpool();
+  const laterLink = (path: Buffer, target: Buffer) => {
+    const item = Buffer.allocUnsafe(4 + path.length + target.length);
+    item.writeUInt32LE(path.length, 0);
+    path.copy(item, 4);
+    target.copy(item, 4 + path.length);
+    laterLinks.push(item);
+  };
   const release = () => {
     dirs.close();
+    laterLinks.close();
     for (const root of [src, dst, prev]) root?.close();
   };
   // dev:ino -> the first path of a hard-linked file, and how many of its names are yet to come:
   // forgotten once all have been met, so memory holds the groups under way, not all of them.
   const firstLink = new Map<string, { path: Buffer; left: number }>();
-  const laterLinks: { path: Buffer; target: Buffer }[] = [];
   const failedPaths = new Set<string>();
   /** Files past the link batches that may be hard-linked from linkDest (onEntry's verdict agreed). */
   const mayLink = new WeakSet<Entry>();
@@ -919,7 +929,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
               const inode = `${e.dev}:${e.ino}`;
               const first = firstLink.get(inode);
               if (first) {
-                laterLinks.push({ path: e.path, target: first.path });
+                laterLink(e.path, first.path);
                 if (--first.left === 0) firstLink.delete(inode);
                 continue;
               }
@@ -1056,7 +1066,9 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     }
   }
   if (!s.interrupted && !o.dryRun) {
-    for (const l of laterLinks) {
+    for (const item of laterLinks.drain()) {
+      const at = 4 + item.readUInt32LE(0);
+      const l = { path: item.subarray(4, at), target: item.subarray(at) };
       if (failedPaths.has(key(l.target))) {
         fail(l.path, { code: 'LINK_TARGET_FAILED', message: `not linked: ${displayPath(l.target)} failed to copy` });
         continue;
