@@ -1035,6 +1035,10 @@ t.test('review fixes: no restore into the repository, no backup of it; prune cou
   }
   symlinkSync(`${repo}/trees`, `${dir}/into-repo`);
   await t.rejects(restore(repo, s1, `${dir}/into-repo/${s2}`), { code: 'TARGET_IN_REPOSITORY' }, 'through a symlink');
+  mkdirSync(`${repo}/trees/${s2}/sub`);
+  symlinkSync(`${repo}/trees/${s2}/sub`, `${dir}/sub-link`);
+  await t.rejects(restore(repo, s1, `${dir}/sub-link/..`), { code: 'TARGET_IN_REPOSITORY' }, "a symlink, then '..'");
+  rmSync(`${repo}/trees/${s2}/sub`, { recursive: true });
   t.equal(readFileSync(`${repo}/trees/${s2}/f`, 'utf8'), 'v2, longer', 'the later snapshot is intact');
   t.same((await verify(repo, { readData: true })).problems, []);
   await t.rejects(backup(repo, repo), { code: 'SOURCE_IN_REPOSITORY' });
@@ -1072,5 +1076,46 @@ t.test(
       'every snapshot that holds it',
     );
     t.equal(r.filesRead, 21);
+  },
+);
+
+t.test(
+  'review fixes: a refused hard-linked file and its names, each named once; a manifest link to nothing',
+  async (t) => {
+    const dir = shmDir(t);
+    const [src, repo] = [`${dir}/src`, `${dir}/repo`];
+    mkdirSync(`${src}/a`, { recursive: true });
+    mkdirSync(`${src}/b`);
+    writeFileSync(`${src}/a/f`, pseudoRandom(5000, 3));
+    writeFileSync(`${src}/a/other`, 'fine');
+    linkSync(`${src}/a/f`, `${src}/b/f`);
+    linkSync(`${src}/a/f`, `${src}/b/g`);
+    const id = (await backup(repo, src)).snapshot!.id;
+    const victim = `${repo}/trees/${id}/a/f`;
+    const bytes = readFileSync(victim);
+    bytes[7] = bytes[7]! ^ 1;
+    writeFileSync(victim, bytes);
+    const r = await restore(repo, id, `${dir}/out`);
+    t.same(r.failures.map((f) => `${f.error.code} ${f.path.slice(dir.length)}`).sort(), [
+      'DIGEST_MISMATCH /out/a/f',
+      'DIGEST_MISMATCH /out/b/f',
+      'DIGEST_MISMATCH /out/b/g',
+    ]);
+    t.equal(r.restoredFiles, 1, 'a/other');
+    t.same(readdirSync(`${dir}/out/b`), [], 'no name of the refused file left');
+    // A later name whose first name the manifest lacks: refused before anything is written.
+    const mdir = `${repo}/manifests/${id}`;
+    const entries = [...readManifest(mdir)].map((e) =>
+      e.link !== undefined ? { ...e, link: Buffer.from('nowhere').toString('base64') } : e,
+    );
+    const data = gzipSync(entries.map((e) => JSON.stringify(e)).join('\n') + '\n');
+    writeFileSync(`${mdir}/000000.jsonl.gz`, data);
+    const index = readIndex(mdir);
+    index.chunks = [
+      { file: '000000.jsonl.gz', entries: entries.length, xxh64: new native.Xxh64().update(data).digest() },
+    ];
+    writeFileSync(`${mdir}/index.json`, JSON.stringify(index));
+    await t.rejects(restore(repo, id, `${dir}/out2`), { code: 'MANIFEST_INVALID', message: /not the first name/ });
+    t.notOk(existsSync(`${dir}/out2`), 'nothing written');
   },
 );

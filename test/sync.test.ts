@@ -287,6 +287,49 @@ t.test('--delete never deletes its own source when SRC is inside DST', async (t)
   );
 });
 
+t.test('review fixes: SRC inside DST holding its own name; hard-linked copies kept; dry-run deletes', async (t) => {
+  const dir = diskDir(t);
+  // 1. The source's file 's' has to go where the source itself stands: it fails, the source stays.
+  mkdirSync(`${dir}/top/s`, { recursive: true });
+  writeFileSync(`${dir}/top/s/s`, '1');
+  writeFileSync(`${dir}/top/s/keep`, '2');
+  const r1 = sm('sync', '--delete', `${dir}/top/s`, `${dir}/top`);
+  t.equal(r1.status, 1, 'the file that cannot take its place fails');
+  t.same(readdirSync(`${dir}/top/s`).sort(), ['keep', 's'], 'the source is whole');
+  t.same(
+    r1.changes.filter((c) => c.startsWith('delete')),
+    [],
+    'nothing deleted',
+  );
+  // 2. A copy with other names (a conda env linking its package cache) is kept when only the
+  //    source's link count (so its ctime) moved.
+  mkdirSync(`${dir}/hl/pkgs`, { recursive: true });
+  mkdirSync(`${dir}/hl/env1`);
+  writeFileSync(`${dir}/hl/pkgs/lib.so`, pseudoRandom(300000, 5));
+  linkSync(`${dir}/hl/pkgs/lib.so`, `${dir}/hl/env1/lib.so`);
+  t.equal(sm('sync', `${dir}/hl`, `${dir}/hld`).status, 0);
+  mkdirSync(`${dir}/hl/env2`);
+  linkSync(`${dir}/hl/pkgs/lib.so`, `${dir}/hl/env2/lib.so`);
+  const r2 = sm('sync', `${dir}/hl`, `${dir}/hld`);
+  t.equal(r2.status, 0, r2.stderr);
+  t.equal(r2.summary.files, 0, 'no data copied again');
+  t.equal(statSync(`${dir}/hld/env2/lib.so`).ino, statSync(`${dir}/hld/pkgs/lib.so`).ino, 'the new name linked');
+  // 3. A dry run lists only the directories a real run removes.
+  mkdirSync(`${dir}/ds`);
+  mkdirSync(`${dir}/dd/x`, { recursive: true });
+  mkdirSync(`${dir}/dd/y`);
+  writeFileSync(`${dir}/ds/a`, 'a');
+  writeFileSync(`${dir}/dd/x/keep.log`, 'protected');
+  writeFileSync(`${dir}/dd/x/z`, 'z');
+  writeFileSync(`${dir}/dd/y/w`, 'w');
+  const deletes = (r: ReturnType<typeof sm>) => r.changes.filter((c) => c.startsWith('delete')).sort();
+  const dry = sm('sync', '--delete', '--exclude', '*.log', '--dry-run', `${dir}/ds`, `${dir}/dd`);
+  const real = sm('sync', '--delete', '--exclude', '*.log', `${dir}/ds`, `${dir}/dd`);
+  t.same(deletes(dry), deletes(real), 'the dry run says what the run does');
+  t.same(deletes(real), [`delete ${dir}/dd/x/z`, `delete ${dir}/dd/y`, `delete ${dir}/dd/y/w`]);
+  t.equal(dry.summary.deleted, real.summary.deleted);
+});
+
 t.test('a destination inside its source is not copied into itself', async (t) => {
   const dir = diskDir(t);
   tree(`${dir}/src`);

@@ -48,10 +48,22 @@ void fail(FileOutcome& out, const CopyFailure& f) {
 // nameless (O_TMPFILE, kept open) or under its temporary name.
 struct Pending {
   size_t index;
-  std::string tmp, dst;
+  std::string tmp, dst, src;  // tmp: empty until a named temporary file is needed
   bool sparse;
   std::unique_ptr<File> nameless;
 };
+
+// The temporary name, worked out when first needed: a nameless file never needs one, and
+// working it out looks into the source's directory (two lookups on a metadata server).
+const std::string& tmpOf(Pending& p) {
+  if (p.tmp.empty()) p.tmp = tempPath(p.dst, p.src);
+  return p.tmp;
+}
+
+// Removes the temporary file of a copy that did not make it, if it had one.
+void dropTemp(const Pending& p) {
+  if (!p.tmp.empty()) unlink(p.tmp.c_str());
+}
 
 // Where a file is written: preferably an unnamed inode in its destination directory
 // (O_TMPFILE), which gets its name only when complete and durable -- nothing partial is ever
@@ -60,7 +72,7 @@ struct Pending {
 // A Lustre layout needs a named file: liblustreapi creates files only by name.
 std::unique_ptr<File> openTarget(const BatchOptions& o, const FileJob& job, Pending& p, bool& tmpfileRefused) {
   if (job.layout) {
-    unlink(p.tmp.c_str());  // left by an interrupted run
+    unlink(tmpOf(p).c_str());  // left by an interrupted run
     close(lustre::createWithLayout(p.tmp, O_WRONLY | O_EXCL | O_CLOEXEC, 0600, *job.layout, o.keepOsts));
     return std::make_unique<File>(p.tmp, opening(O_RDWR, 0600));
   }
@@ -76,7 +88,7 @@ std::unique_ptr<File> openTarget(const BatchOptions& o, const FileJob& job, Pend
       tmpfileRefused = true;
     }
   }
-  return std::make_unique<File>(p.tmp, opening(O_RDWR | O_CREAT | O_TRUNC, 0600));
+  return std::make_unique<File>(tmpOf(p), opening(O_RDWR | O_CREAT | O_TRUNC, 0600));
 }
 
 // A file named relative to an open directory; with dir AT_FDCWD, name is a whole path.
@@ -160,7 +172,7 @@ struct Refusals {
 bool writeOne(const BatchOptions& o, const FileJob& job, FileOutcome& out, Pending& p, Refusals& refused) {
   const std::string& src = job.src;
   p.dst = job.dst;
-  p.tmp = tempPath(job.dst, job.src);
+  p.src = job.src;
   At prev{AT_FDCWD, job.prev};
   // A file that is no longer regular (or not there) goes on to the open below, which says why.
   FileStat now;
@@ -274,15 +286,15 @@ std::vector<FileOutcome> copyFiles(const BatchOptions& o, const std::vector<File
   pending.reserve(jobs.size());
   Refusals refused;
   for (size_t i = 0; i < jobs.size(); i++) {
-    Pending p{i, "", "", false, nullptr};
+    Pending p{i, "", "", "", false, nullptr};
     try {
       if (writeOne(o, jobs[i], out[i], p, refused)) pending.push_back(std::move(p));
     } catch (const SysError& e) {
       fail(out[i], e);
-      if (!p.tmp.empty()) unlink(p.tmp.c_str());
+      dropTemp(p);
     } catch (const CopyFailure& f) {
       fail(out[i], f);
-      unlink(p.tmp.c_str());
+      dropTemp(p);
     }
   }
   if (o.fsync == FsyncPolicy::Batch && !pending.empty()) {
@@ -296,7 +308,7 @@ std::vector<FileOutcome> copyFiles(const BatchOptions& o, const std::vector<File
         any.syncfs();
       }
     } catch (const SysError& e) {
-      for (const Pending& p : pending) fail(out[p.index], e), unlink(p.tmp.c_str());
+      for (const Pending& p : pending) fail(out[p.index], e), dropTemp(p);
       return out;
     }
   }
@@ -309,7 +321,7 @@ std::vector<FileOutcome> copyFiles(const BatchOptions& o, const std::vector<File
         } catch (const SysError& e) {
           if (e.err != EEXIST) throw;
           // Replacing an older version: name it aside, then rename over it (atomic).
-          unlink(p.tmp.c_str());
+          unlink(tmpOf(p).c_str());
           p.nameless->linkAs(p.tmp);
           if (rename(p.tmp.c_str(), p.dst.c_str()) != 0) throwErrno("rename", p.dst);
         }
@@ -323,7 +335,7 @@ std::vector<FileOutcome> copyFiles(const BatchOptions& o, const std::vector<File
       bool named = r.status == FileOutcome::Copied;
       fail(r, e);
       // Not renamed into place (a directory stands there, say): no named temporary left behind.
-      if (!named) unlink(p.tmp.c_str());
+      if (!named) dropTemp(p);
     } catch (const CopyFailure& f) {
       fail(r, f);
       // A copy that failed verification must not stay where a rerun would take it as complete.

@@ -643,23 +643,21 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
   /**
    * A file left as it is still takes the source's mode, times, (as root) owner, xattrs and ACLs,
    * as with rsync -aX: a chmod on either side is undone by the next sync ('kept'). Xattrs are not
-   * read for every file: a source whose ctime is past its copy's (set when the copy got its
-   * attributes) has had some attribute changed since, so all are applied again. A destination
-   * server whose clock runs ahead of the source's, or a later touch of the copy's own
-   * attributes, can hide such a change; with checksum (which reads every byte anyway) they are
-   * compared. Not in place on an inode with other names: it may be another snapshot's (a backup
-   * tree links its parent's), so the file is copied afresh ('copy').
+   * read for every file: only where the source's ctime is past its copy's (set when the copy got
+   * its attributes: some attribute may have changed since), or with checksum (which reads every
+   * byte anyway). A destination server whose clock runs ahead of the source's, or a later touch
+   * of the copy's own attributes, can hide a change from the ctime rule. Not in place on an inode
+   * with other names: it may be another snapshot's (a backup tree links its parent's), so the
+   * file is copied afresh ('copy').
    */
   const keepAttributes = (e: Entry, there: Entry): 'kept' | 'copy' | 'failed' => {
     try {
-      if (
+      const sameStat =
         there.mode === e.mode &&
         there.mtimeNs === e.mtimeNs &&
-        (!asRoot || (there.uid === e.uid && there.gid === e.gid)) &&
-        e.ctimeNs <= there.ctimeNs &&
-        (!o.checksum || native.sameXattrs(src.path(e.path), dst.path(e.path)))
-      )
-        return 'kept';
+        (!asRoot || (there.uid === e.uid && there.gid === e.gid));
+      const readXattrs = o.checksum || e.ctimeNs > there.ctimeNs;
+      if (sameStat && (!readXattrs || native.sameXattrs(src.path(e.path), dst.path(e.path)))) return 'kept';
       if (there.nlink > 1) return 'copy';
       native.copyMetadata(src.path(e.path), dst.path(e.path));
       return 'kept';
@@ -692,7 +690,9 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
    */
   const makeRoom = async (e: Entry) => {
     if (!o.delete || !destination || e.path.length === 0) return;
-    if ((await destination.lookup(e.path))?.type !== 'dir') return;
+    const there = await destination.lookup(e.path);
+    // Not the source itself either (SRC inside DST, holding an entry of its own name).
+    if (there?.type !== 'dir' || deletePrune(there)) return;
     await dirMaker.ready();
     s.deleted += await removeExtraneous(dst, e.path, deleting); // never in a dry run: it returns before
   };

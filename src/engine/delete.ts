@@ -65,7 +65,11 @@ export async function deleteExtraneous(srcRoot: Buffer, dstRoot: TreeRoot, o: De
   // A source directory that could not be read hides its children: nothing under it is deleted.
   const unreadable: Buffer[] = [];
   const src = scan(srcRoot, { prune: o.prune, signal: o.signal, onError: (e) => unreadable.push(e.path) });
-  const dst = scan(dstRoot.root, { prune: o.prune, signal: o.signal, onError: (e) => o.onError?.(e.path, e) });
+  const dst = scan(dstRoot.root, {
+    prune: remover.watching((e) => e.path),
+    signal: o.signal,
+    onError: (e) => o.onError?.(e.path, e),
+  });
   let a = await src.next();
   for await (const d of dst) {
     remover.reach(d.path);
@@ -89,7 +93,7 @@ export async function removeExtraneous(dstRoot: TreeRoot, rel: Buffer, o: Delete
   // Paths from the root of the transfer, where the filter's rules are anchored.
   const fromRoot = (p: Buffer) => (p.length === 0 ? rel : Buffer.concat([rel, SLASH, p]));
   const below = scan(dstRoot.path(rel), {
-    prune: o.prune && ((e) => o.prune!({ ...e, path: fromRoot(e.path) })),
+    prune: remover.watching((e) => fromRoot(e.path)),
     signal: o.signal,
     onError: (err) => o.onError?.(fromRoot(err.path), err),
   });
@@ -108,8 +112,8 @@ export async function removeExtraneous(dstRoot: TreeRoot, rel: Buffer, o: Delete
  * rsync leaves it).
  */
 class Remover {
-  /** Extraneous directories on the walk's current path. */
-  private readonly open: Buffer[] = [];
+  /** Extraneous directories on the walk's current path; kept: one holds a protected entry. */
+  private readonly open: { path: Buffer; kept: boolean }[] = [];
   removed = 0;
 
   constructor(
@@ -117,10 +121,28 @@ class Remover {
     private readonly o: DeleteOptions,
   ) {}
 
+  /**
+   * The walk's prune: the filter's, noting each protected entry (at the path `at` gives, from
+   * the root of the transfer), so that the directories holding it are known to stay, in a dry
+   * run too.
+   */
+  watching(at: (e: Entry) => Buffer): ((e: Entry) => boolean) | undefined {
+    const prune = this.o.prune;
+    if (!prune) return undefined;
+    return (e) => {
+      const path = at(e);
+      if (!prune(path === e.path ? e : { ...e, path })) return false;
+      this.reach(path);
+      for (const d of this.open) d.kept = true; // all hold it, once the walk is there
+      return true;
+    };
+  }
+
   /** The walk is at `next` (undefined: it is over): the directories it has left are removed. */
   reach(next: Buffer | undefined): void {
-    while (this.open.length > 0 && !(next && isUnder(next, this.open.at(-1)!))) {
-      const dir = this.open.pop()!;
+    while (this.open.length > 0 && !(next && isUnder(next, this.open.at(-1)!.path))) {
+      const { path: dir, kept } = this.open.pop()!;
+      if (kept) continue;
       try {
         if (!this.o.dryRun) rmdirSync(this.dstRoot.path(dir));
         this.removed++;
@@ -134,7 +156,7 @@ class Remover {
 
   remove(e: Pick<Entry, 'path' | 'type'>): void {
     if (e.type === 'dir') {
-      this.open.push(e.path); // its entries come next in the walk
+      this.open.push({ path: e.path, kept: false }); // its entries come next in the walk
       return;
     }
     this.o.onDelete?.(e.path, e.type);

@@ -11,7 +11,6 @@ import {
   openSync,
   readFileSync,
   readdirSync,
-  realpathSync,
   rmSync,
   writeSync,
 } from 'node:fs';
@@ -19,6 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { StripemoverError } from '../errors.js';
 import { native } from '../native.js';
+import { reachedPath } from '../targets/posix/paths.js';
 import type { Entry } from '../model/entry.js';
 import { readIndex, type ManifestIndex } from './manifest.js';
 import { syncDir, writeDurably } from './durable.js';
@@ -100,15 +100,7 @@ export class Repository {
    * a backup read its own repository as its source.
    */
   holds(p: string): boolean {
-    const real = (q: string): string => {
-      try {
-        return realpathSync(q);
-      } catch {
-        const up = path.dirname(q);
-        return up === q ? q : path.join(real(up), path.basename(q)); // not made yet
-      }
-    };
-    const [root, it] = [real(this.root), real(path.resolve(p))];
+    const [root, it] = [reachedPath(this.root), reachedPath(p)];
     return it === root || it.startsWith(root.endsWith('/') ? root : `${root}/`);
   }
 

@@ -11,7 +11,7 @@ import type { Entry } from '../model/entry.js';
 import { displayPath } from '../errors.js';
 import { mismatch } from './digests.js';
 import { ManifestCursor, manifestError, manifestPath, readManifest, type ManifestEntry } from './manifest.js';
-import { joinPath, TreeRoot } from '../targets/posix/paths.js';
+import { joinPath, reachedPath, TreeRoot } from '../targets/posix/paths.js';
 import { native } from '../native.js';
 import { Repository, repoError, type SnapshotRecord } from './repository.js';
 
@@ -79,12 +79,10 @@ export async function restore(
 ): Promise<RestoreResult> {
   const repo = Repository.open(repoPath);
   const snapshot = repo.resolve(ref);
+  // Where the target leads, resolved once: what is checked is what is written.
+  target = reachedPath(target);
   if (repo.holds(target)) {
-    throw repoError(
-      'TARGET_IN_REPOSITORY',
-      `restore into ${path.resolve(target)}: inside the repository ${repo.root}`,
-      target,
-    );
+    throw repoError('TARGET_IN_REPOSITORY', `restore into ${target}: inside the repository ${repo.root}`, target);
   }
   const picked = selection(o.paths);
   const chosen = (e: ManifestEntry) => !picked || picked.chosen(manifestPath(e), e.type === 'dir');
@@ -93,7 +91,7 @@ export async function restore(
   // anything is written. It keeps the hard-linked inodes only (as the engine does): the rest of
   // the manifest is read again in step with the copy, so memory does not grow with the snapshot.
   const links = hardLinks(manifestDir, chosen);
-  const targetRoot = Buffer.from(path.resolve(target));
+  const targetRoot = Buffer.from(target);
   const dst = new TreeRoot(targetRoot); // paths of any depth, as the engine writes them
   const tree = new TreeRoot(Buffer.from(repo.tree(snapshot.id)));
   const failures: CopyFailure[] = [];
@@ -105,12 +103,13 @@ export async function restore(
     const shown = displayPath(joinPath(targetRoot, p));
     record({ path: shown, error: { code, message: `${shown}: ${message}` } });
   };
-  let refusedFiles = 0;
-  const refused = new Set<string>(); // base64 paths of hard-linked files refused
+  // Files whose bytes are refused are removed once the engine is done: it links the later names
+  // of a hard-linked one to it meanwhile, and those go with it, each named once.
+  const refused: Buffer[] = [];
+  const refusedLinked = new Set<string>(); // base64 paths of the hard-linked ones
   const refuse = (p: Buffer, code: string, message: string) => {
-    rmSync(dst.path(p), { force: true });
-    refusedFiles++;
-    if (links.names.size > 0) refused.add(p.toString('base64'));
+    refused.push(p);
+    if (links.names.size > 0) refusedLinked.add(p.toString('base64'));
     report(p, code, message);
   };
   // A --path that chose nothing is a mistake to say, not an empty success.
@@ -145,8 +144,7 @@ export async function restore(
     }
     if (m.type === 'file') {
       // A later name restored without its first name carries the first name's digests.
-      const leader = m.link === undefined ? m : links.leaders.get(m.link);
-      if (!leader) throw manifestError(manifestDir, `'${m.link}' is not the first name of a hard-linked file`);
+      const leader = m.link === undefined ? m : links.leaders.get(m.link)!; // checked by hardLinks()
       wanted.set(e, { ...m, hash: leader.hash, units: leader.units, layout: leader.layout });
     }
     return true;
@@ -188,23 +186,26 @@ export async function restore(
     summary = await handle.done;
     await Promise.all(checks);
     if (!summary.interrupted) cursor.finish(); // the records after the tree's last entry
-    // Every name of a refused inode goes: the engine linked the later names to it meanwhile.
+    // Every name of a refused inode goes.
     if (!o.dryRun && !summary.interrupted) {
       for (const all of links.names.values()) {
-        if (!all.some((n) => refused.has(n))) continue;
-        for (const n of all) {
-          if (!refused.has(n)) refuse(Buffer.from(n, 'base64'), 'DIGEST_MISMATCH', 'a hard link to a refused file');
+        if (!all.some((n) => refusedLinked.has(n))) continue;
+        for (const n of all.filter((n) => !refusedLinked.has(n))) {
+          const later = Buffer.from(n, 'base64');
+          rmSync(dst.path(later), { force: true });
+          report(later, 'DIGEST_MISMATCH', 'a hard link to a refused file');
         }
       }
     }
   } finally {
+    for (const p of refused) rmSync(dst.path(p), { force: true });
     dst.close();
     tree.close();
   }
   return {
     snapshot,
     summary,
-    restoredFiles: summary.files + summary.skipped - refusedFiles,
+    restoredFiles: summary.files + summary.skipped - refused.length,
     failures: [...summary.failures, ...failures],
   };
 }
@@ -227,6 +228,7 @@ function hardLinks(
     if (e.type !== 'file' || (e.nlink <= 1 && e.link === undefined)) continue;
     const first = e.link ?? e.path;
     if (e.link === undefined) leaders.set(e.path, { hash: e.hash, units: e.units, layout: e.layout });
+    else if (!leaders.has(e.link)) throw manifestError(dir, `'${e.link}' is not the first name of a hard-linked file`);
     if (here) names.set(first, [...(names.get(first) ?? []), e.path]);
   }
   return { leaders, names };

@@ -1,6 +1,8 @@
 // Byte paths of the POSIX target, of any length. Linux refuses paths of PATH_MAX (4096) bytes
 // and more; a deeper one is reached through a descriptor held on one of its directories,
 // as /proc/self/fd/N/rest. Descriptors are process-wide, so worker threads can use such paths.
+import { realpathSync } from 'node:fs';
+import path from 'node:path';
 import { native } from '../../native.js';
 import type { NativeFile } from '../../native.js';
 
@@ -9,6 +11,24 @@ const O_PATH = 0o10000000; // Linux; not among node:fs constants
 const O_DIRECTORY = 0o200000;
 /** Below PATH_MAX with room for the /proc/self/fd/N/ prefix. */
 const LIMIT = 3900;
+
+/**
+ * The absolute path the kernel reaches for `p`, its symlinks and '..' taken in the kernel's
+ * order (path.resolve, and so fs.realpathSync, would apply a '..' before the symlink it
+ * follows: realpath(3) it is); a tail not made yet is appended as given, as a recursive mkdir
+ * would make it.
+ */
+export function reachedPath(p: string): string {
+  const full = path.isAbsolute(p) ? p : `${process.cwd()}/${p}`;
+  try {
+    return realpathSync.native(full);
+  } catch {
+    const [up, last] = [path.dirname(full), path.basename(full)];
+    if (up === full) return full;
+    const base = reachedPath(up);
+    return last === '..' ? path.dirname(base) : last === '.' ? base : path.join(base, last);
+  }
+}
 
 /** root + '/' + rel, as bytes; rel empty means root itself. */
 export function joinPath(root: Uint8Array, rel: Uint8Array): Buffer {
