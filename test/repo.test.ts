@@ -71,6 +71,17 @@ function makeTree(root: string): void {
 }
 
 const keep = (src: string, dst: string) => execFileSync('cp', ['-a', src, dst]);
+/** Replaces a manifest's entries by hand, well-formed and with valid digests (as an attacker could). */
+function rewriteManifest(mdir: string, entries: object[]): void {
+  const data = gzipSync(entries.map((e) => JSON.stringify(e)).join('\n') + '\n');
+  writeFileSync(`${mdir}/000000.jsonl.gz`, data);
+  const index = readIndex(mdir);
+  index.chunks = [
+    { file: '000000.jsonl.gz', entries: entries.length, xxh64: new native.Xxh64().update(data).digest() },
+  ];
+  writeFileSync(`${mdir}/index.json`, JSON.stringify(index));
+}
+
 const same = (t: Test, a: string, b: string, what: string) =>
   t.same(describeTree(a, { xattrs: true }), describeTree(b, { xattrs: true }), what);
 
@@ -551,13 +562,7 @@ t.test('a hostile manifest is refused; a symlink planted in the destination is n
   const mdir = `${repo}/manifests/${id}`;
   const entries = [...readManifest(mdir)];
   entries.push({ ...entries.at(-1)!, path: Buffer.from('../../escape').toString('base64') });
-  const data = gzipSync(entries.map((e) => JSON.stringify(e)).join('\n') + '\n');
-  const index = readIndex(mdir);
-  writeFileSync(`${mdir}/000000.jsonl.gz`, data);
-  index.chunks = [
-    { file: '000000.jsonl.gz', entries: entries.length, xxh64: new native.Xxh64().update(data).digest() },
-  ];
-  writeFileSync(`${mdir}/index.json`, JSON.stringify(index));
+  rewriteManifest(mdir, entries);
   await t.rejects(restore(repo, id, `${dir}/out`), { code: 'MANIFEST_INVALID', message: /'\.\.' component/ });
   t.notOk(existsSync(`${dir}/out`), 'nothing written');
   t.match((await verify(repo)).problems[0], { problem: /refused entry path/ });
@@ -1108,13 +1113,7 @@ t.test(
     const entries = [...readManifest(mdir)].map((e) =>
       e.link !== undefined ? { ...e, link: Buffer.from('nowhere').toString('base64') } : e,
     );
-    const data = gzipSync(entries.map((e) => JSON.stringify(e)).join('\n') + '\n');
-    writeFileSync(`${mdir}/000000.jsonl.gz`, data);
-    const index = readIndex(mdir);
-    index.chunks = [
-      { file: '000000.jsonl.gz', entries: entries.length, xxh64: new native.Xxh64().update(data).digest() },
-    ];
-    writeFileSync(`${mdir}/index.json`, JSON.stringify(index));
+    rewriteManifest(mdir, entries);
     await t.rejects(restore(repo, id, `${dir}/out2`), { code: 'MANIFEST_INVALID', message: /not the first name/ });
     t.notOk(existsSync(`${dir}/out2`), 'nothing written');
   },
