@@ -4,7 +4,6 @@
 // against the manifest's digests, and one that does not match is removed and reported. The
 // manifest is read first and refused whole if any path in it could lead outside the destination.
 import { rmSync } from 'node:fs';
-import path from 'node:path';
 import { copy, type CopyFailure, type CopySummary, type FileResult } from '../engine/copy.js';
 import { wildmatch } from '../filter/rules.js';
 import type { Entry } from '../model/entry.js';
