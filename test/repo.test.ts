@@ -821,6 +821,13 @@ t.test('restore --path: names are bytes (UTF-8 or not); a path that matches noth
   });
   t.equal(r1.status, 0, r1.stderr);
   t.same(readdirSync(`${dir}/out1`), ['café']);
+  // A target given as a symlink to a directory whose name is not UTF-8: written there, through it.
+  const odd = Buffer.concat([Buffer.from(`${dir}/t`), Buffer.from([0xff])]);
+  mkdirSync(odd);
+  symlinkSync(odd, `${dir}/link`);
+  t.same((await restore(repo, id, `${dir}/link`, { paths: ['other'] })).failures, []);
+  t.same(readdirSync(odd), ['other'], 'restored into the directory the symlink names');
+  t.same(readdirSync(dir).sort(), ['link', 'out1', 'repo', 'src', 't\ufffd'], 'and nowhere else');
   // A non-UTF-8 name, given as the bytes on the command line (execve passes them through).
   const r2 = spawnSync(
     'sh',

@@ -265,6 +265,14 @@ t.test('a file left as it is takes the xattrs and ACLs the source has since (rsy
   t.equal(native.getXattr(`${dir}/dst/keep/a`, 'user.tag').toString(), 'new', 'missed without --checksum');
   t.equal(sm('sync', '--checksum', `${dir}/src`, `${dir}/dst`).status, 0);
   t.equal(native.getXattr(`${dir}/dst/keep/a`, 'user.tag').toString(), 'newer', 'brought over with --checksum');
+  // A source whose ctime moved with nothing else changed: the first run compares the xattrs and
+  // moves the copy's ctime past it, so later runs do not read them again.
+  chmodSync(`${dir}/src/keep/deep/b`, statSync(`${dir}/src/keep/deep/b`).mode & 0o7777);
+  t.equal(sm('sync', `${dir}/src`, `${dir}/dst`).status, 0);
+  const after = ctimeOf('keep/deep/b');
+  t.ok(after > statSync(`${dir}/src/keep/deep/b`, { bigint: true }).ctimeNs, "the copy's ctime passed the source's");
+  t.equal(sm('sync', `${dir}/src`, `${dir}/dst`).status, 0);
+  t.equal(ctimeOf('keep/deep/b'), after, 'then left alone');
 });
 
 t.test('--delete never deletes its own source when SRC is inside DST', async (t) => {

@@ -656,8 +656,14 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
         there.mode === e.mode &&
         there.mtimeNs === e.mtimeNs &&
         (!asRoot || (there.uid === e.uid && there.gid === e.gid));
-      const readXattrs = o.checksum || e.ctimeNs > there.ctimeNs;
-      if (sameStat && (!readXattrs || native.sameXattrs(src.path(e.path), dst.path(e.path)))) return 'kept';
+      const ctimeMoved = e.ctimeNs > there.ctimeNs;
+      if (sameStat && !ctimeMoved && !o.checksum) return 'kept';
+      if (sameStat && native.sameXattrs(src.path(e.path), dst.path(e.path))) {
+        // Set again (the same), the copy's ctime passes the source's: later runs need not read
+        // its xattrs. Not on an inode with other names: they are read again, run after run.
+        if (ctimeMoved && there.nlink === 1) native.copyMetadata(src.path(e.path), dst.path(e.path));
+        return 'kept';
+      }
       if (there.nlink > 1) return 'copy';
       native.copyMetadata(src.path(e.path), dst.path(e.path));
       return 'kept';

@@ -101,7 +101,7 @@ export class Repository {
    */
   holds(p: string): boolean {
     const [root, it] = [reachedPath(this.root), reachedPath(p)];
-    return it === root || it.startsWith(root.endsWith('/') ? root : `${root}/`);
+    return it.subarray(0, root.length).equals(root) && (it.length === root.length || it[root.length] === 0x2f);
   }
 
   /** Whether a scanned entry is this repository's own directory (a repository inside the tree it backs up is left out of that tree). */

@@ -78,10 +78,11 @@ export async function restore(
 ): Promise<RestoreResult> {
   const repo = Repository.open(repoPath);
   const snapshot = repo.resolve(ref);
-  // Where the target leads, resolved once: what is checked is what is written.
-  target = reachedPath(target);
+  // Where the target leads, resolved as the check resolves it: what is checked is what is written.
+  const targetRoot = reachedPath(target);
   if (repo.holds(target)) {
-    throw repoError('TARGET_IN_REPOSITORY', `restore into ${target}: inside the repository ${repo.root}`, target);
+    const shown = displayPath(targetRoot);
+    throw repoError('TARGET_IN_REPOSITORY', `restore into ${shown}: inside the repository ${repo.root}`, shown);
   }
   const picked = selection(o.paths);
   const chosen = (e: ManifestEntry) => !picked || picked.chosen(manifestPath(e), e.type === 'dir');
@@ -90,7 +91,6 @@ export async function restore(
   // anything is written. It keeps the hard-linked inodes only (as the engine does): the rest of
   // the manifest is read again in step with the copy, so memory does not grow with the snapshot.
   const links = hardLinks(manifestDir, chosen);
-  const targetRoot = Buffer.from(target);
   const dst = new TreeRoot(targetRoot); // paths of any depth, as the engine writes them
   const tree = new TreeRoot(Buffer.from(repo.tree(snapshot.id)));
   const failures: CopyFailure[] = [];
@@ -102,14 +102,19 @@ export async function restore(
     const shown = displayPath(joinPath(targetRoot, p));
     record({ path: shown, error: { code, message: `${shown}: ${message}` } });
   };
-  // Files whose bytes are refused are removed once the engine is done: it links the later names
-  // of a hard-linked one to it meanwhile, and those go with it, each named once.
-  const refused: Buffer[] = [];
-  const refusedLinked = new Set<string>(); // base64 paths of the hard-linked ones
-  const refuse = (p: Buffer, code: string, message: string) => {
-    refused.push(p);
-    if (links.names.size > 0) refusedLinked.add(p.toString('base64'));
-    report(p, code, message);
+  // A file whose bytes are refused is removed at once; a hard-linked one once the engine is done
+  // (it links the later names to it meanwhile, and those go with it, each named once). A second
+  // Ctrl-C can leave that one: a rerun checks it again.
+  let refusedFiles = 0;
+  const refusedLinked: Buffer[] = [];
+  const refusedKeys = new Set<string>(); // base64 paths of refusedLinked
+  const refuse = (e: Entry, code: string, message: string) => {
+    refusedFiles++;
+    if (wanted.get(e)!.nlink > 1) {
+      refusedLinked.push(e.path);
+      refusedKeys.add(e.path.toString('base64'));
+    } else rmSync(dst.path(e.path), { force: true });
+    report(e.path, code, message);
   };
   // A --path that chose nothing is a mistake to say, not an empty success.
   for (const pattern of picked?.unmatched() ?? []) {
@@ -149,7 +154,7 @@ export async function restore(
     return true;
   };
   const checks: Promise<void>[] = [];
-  const handle = copy(tree.root, target, {
+  const handle = copy(tree.root, targetRoot, {
     filter: picked && { excludes: (e: Entry) => !picked.chosen(e.path, e.type === 'dir') },
     admit,
     hardLinked: (e) => wanted.get(e)!.nlink > 1,
@@ -168,12 +173,12 @@ export async function restore(
     const restored = dst.path(r.entry.path);
     // The engine's digest is of the bytes it copied: compare when it hashed the file the same way.
     if (r.digest !== undefined && want.hash !== undefined) {
-      if (r.digest !== want.hash) refuse(r.entry.path, 'DIGEST_MISMATCH', `XXH64 ${r.digest}, manifest ${want.hash}`);
+      if (r.digest !== want.hash) refuse(r.entry, 'DIGEST_MISMATCH', `XXH64 ${r.digest}, manifest ${want.hash}`);
       return;
     }
     checks.push(
       mismatch(restored, want).then((why) => {
-        if (why) refuse(r.entry.path, 'DIGEST_MISMATCH', why);
+        if (why) refuse(r.entry, 'DIGEST_MISMATCH', why);
       }),
     );
   });
@@ -188,8 +193,8 @@ export async function restore(
     // Every name of a refused inode goes.
     if (!o.dryRun && !summary.interrupted) {
       for (const all of links.names.values()) {
-        if (!all.some((n) => refusedLinked.has(n))) continue;
-        for (const n of all.filter((n) => !refusedLinked.has(n))) {
+        if (!all.some((n) => refusedKeys.has(n))) continue;
+        for (const n of all.filter((n) => !refusedKeys.has(n))) {
           const later = Buffer.from(n, 'base64');
           rmSync(dst.path(later), { force: true });
           report(later, 'DIGEST_MISMATCH', 'a hard link to a refused file');
@@ -197,14 +202,14 @@ export async function restore(
       }
     }
   } finally {
-    for (const p of refused) rmSync(dst.path(p), { force: true });
+    for (const p of refusedLinked) rmSync(dst.path(p), { force: true });
     dst.close();
     tree.close();
   }
   return {
     snapshot,
     summary,
-    restoredFiles: summary.files + summary.skipped - refused.length,
+    restoredFiles: summary.files + summary.skipped - refusedFiles,
     failures: [...summary.failures, ...failures],
   };
 }

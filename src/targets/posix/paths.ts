@@ -13,21 +13,28 @@ const O_DIRECTORY = 0o200000;
 const LIMIT = 3900;
 
 /**
- * The absolute path the kernel reaches for `p`, its symlinks and '..' taken in the kernel's
- * order (path.resolve, and so fs.realpathSync, would apply a '..' before the symlink it
- * follows: realpath(3) it is); a tail not made yet is appended as given, as a recursive mkdir
- * would make it.
+ * The absolute path the kernel reaches for `p`, as bytes (a symlink may lead to a name that is
+ * not UTF-8), its symlinks and '..' taken in the kernel's order (path.resolve, and so
+ * fs.realpathSync, would apply a '..' before the symlink it follows: realpath(3) it is); a tail
+ * not made yet is appended as given, as a recursive mkdir would make it.
  */
-export function reachedPath(p: string): string {
-  const full = path.isAbsolute(p) ? p : `${process.cwd()}/${p}`;
-  try {
-    return realpathSync.native(full);
-  } catch {
-    const [up, last] = [path.dirname(full), path.basename(full)];
-    if (up === full) return full;
-    const base = reachedPath(up);
-    return last === '..' ? path.dirname(base) : last === '.' ? base : path.join(base, last);
-  }
+export function reachedPath(p: string): Buffer {
+  // Bytes as latin1 text (one character a byte) for the path module, which only looks at '/' and '.'.
+  const reach = (full: string): string => {
+    try {
+      return realpathSync.native(Buffer.from(full, 'latin1'), { encoding: 'buffer' }).toString('latin1');
+    } catch {
+      const [up, last] = [path.dirname(full), path.basename(full)];
+      if (up === full) return full;
+      const base = reach(up);
+      return last === '..' ? path.dirname(base) : last === '.' ? base : path.join(base, last);
+    }
+  };
+  const bytes = Buffer.from(p).toString('latin1');
+  return Buffer.from(
+    reach(bytes.startsWith('/') ? bytes : `${Buffer.from(process.cwd()).toString('latin1')}/${bytes}`),
+    'latin1',
+  );
 }
 
 /** root + '/' + rel, as bytes; rel empty means root itself. */
