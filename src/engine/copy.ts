@@ -21,7 +21,7 @@ import {
   type LayoutPolicy,
 } from './lustre.js';
 import type { WorkUnit } from '../plan/index.js';
-import { joinPath, PathList, TreeRoot } from '../targets/posix/paths.js';
+import { isDirectoryOf, joinPath, PathList, sameInode, TreeRoot } from '../targets/posix/paths.js';
 import { StreamScheduler } from './scheduler.js';
 import { ChunkJournal, chunkFiles } from './chunk-journal.js';
 import { Throttle } from './throttle.js';
@@ -582,26 +582,13 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     };
   }
 
-  /** A test for the directory a root names (given maybe as a symlink to it): by its inode, taken once it exists. */
-  const isRootDir = (root: Buffer) => {
-    let id: { dev: number; ino: bigint } | undefined;
-    return (e: Entry) => {
-      if (e.type !== 'dir') return false;
-      try {
-        id ??= native.stat(root, { follow: true });
-      } catch {
-        return false; // not made: the root failed (reported)
-      }
-      return e.ino === id.ino && e.dev === id.dev;
-    };
-  };
   // A destination inside its source is not copied into itself: the scan finds the directories
-  // this run makes as it goes. A dry run makes nothing to find.
-  const isDstRoot = isRootDir(dstRoot);
+  // this run makes as it goes (one not made failed, reported). A dry run makes nothing to find.
+  const isDstRoot = isDirectoryOf(dstRoot);
   const isDestination = (e: Entry) => !o.dryRun && isDstRoot(e);
   // A source inside its destination is never deleted as extraneous (nor, holding it, are the
   // directories above it): `sync --delete top/src top` would otherwise remove its own source.
-  const isSource = isRootDir(srcRoot);
+  const isSource = isDirectoryOf(srcRoot);
   const prune = (e: Entry) => isDestination(e) || (o.filter?.excludes(e) ?? false);
   // Size limits choose what is copied, not what is deleted (as rsync's): the rules alone.
   const deletePrune = (e: Entry) => isDestination(e) || isSource(e) || (o.filter?.excludes(e, false) ?? false);
@@ -732,15 +719,6 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
   const makeDir = (e: Entry) => {
     if (e.path.length === 0) mkdirSync(dstRoot, { recursive: true, mode: 0o700 });
     else dirMaker.add(e, dst.path(e.path));
-  };
-
-  const sameInode = (a: Buffer, b: Buffer) => {
-    try {
-      const [x, y] = [native.stat(a), native.stat(b)];
-      return x.ino === y.ino && x.dev === y.dev;
-    } catch {
-      return false;
-    }
   };
 
   // rsync --link-dest for the files that may be linked, whatever their size: in batches of their own, off the

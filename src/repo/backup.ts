@@ -42,7 +42,7 @@ import {
   type SnapshotStats,
 } from './repository.js';
 import { JsonLinesWriter, readJsonLines } from './jsonl.js';
-import { TreeRoot, joinPath } from '../targets/posix/paths.js';
+import { TreeRoot, joinPath, sameInode } from '../targets/posix/paths.js';
 import { displayPath } from '../errors.js';
 
 /** Decides whether a file is unchanged since the parent snapshot (then no data is read). */
@@ -254,15 +254,8 @@ async function run(repo: Repository, source: string, o: BackupOptions): Promise<
     },
   });
   /** In a resumed run: whether the tree's file is already the parent's inode. */
-  const linkedByEarlierRun = (e: Entry) => {
-    try {
-      const a = native.stat(joinPath(Buffer.from(tree), e.path));
-      const b = native.stat(joinPath(Buffer.from(repo.tree(parent!.id)), e.path));
-      return a.ino === b.ino && a.dev === b.dev;
-    } catch {
-      return false;
-    }
-  };
+  const linkedByEarlierRun = (e: Entry) =>
+    sameInode(joinPath(Buffer.from(tree), e.path), joinPath(Buffer.from(repo.tree(parent!.id)), e.path));
   handle.on('file', (r: FileResult) => {
     const n = seqOf.get(r.entry);
     if (n === undefined) {

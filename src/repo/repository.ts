@@ -17,8 +17,7 @@ import {
 import os from 'node:os';
 import path from 'node:path';
 import { StripemoverError } from '../errors.js';
-import { native } from '../native.js';
-import { reachedPath } from '../targets/posix/paths.js';
+import { isDirectoryOf, reachedPath } from '../targets/posix/paths.js';
 import type { Entry } from '../model/entry.js';
 import { readIndex, type ManifestIndex } from './manifest.js';
 import { syncDir, writeDurably } from './durable.js';
@@ -87,12 +86,15 @@ export function removeTree(dir: string): void {
 }
 
 export class Repository {
-  #inode: { dev: number; ino: bigint } | undefined;
+  /** Whether a scanned entry is this repository's own directory (a repository inside the tree it backs up is left out of that tree). */
+  readonly isItself: (e: Pick<Entry, 'type' | 'dev' | 'ino'>) => boolean;
 
   private constructor(
     readonly root: string,
     readonly config: RepoConfig,
-  ) {}
+  ) {
+    this.isItself = isDirectoryOf(root);
+  }
 
   /**
    * Whether a path (there or not yet) is the repository or inside it, symlinks resolved: a
@@ -102,13 +104,6 @@ export class Repository {
   holds(p: string): boolean {
     const [root, it] = [reachedPath(this.root), reachedPath(p)];
     return it.subarray(0, root.length).equals(root) && (it.length === root.length || it[root.length] === 0x2f);
-  }
-
-  /** Whether a scanned entry is this repository's own directory (a repository inside the tree it backs up is left out of that tree). */
-  isItself(e: Pick<Entry, 'type' | 'dev' | 'ino'>): boolean {
-    if (e.type !== 'dir') return false;
-    this.#inode ??= native.stat(this.root, { follow: true });
-    return e.ino === this.#inode.ino && e.dev === this.#inode.dev;
   }
 
   /** Opens the repository at root, creating it when `create` is set and nothing is there. */

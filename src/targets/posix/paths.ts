@@ -5,6 +5,7 @@ import { realpathSync } from 'node:fs';
 import path from 'node:path';
 import { native } from '../../native.js';
 import type { NativeFile } from '../../native.js';
+import type { Entry } from '../../model/entry.js';
 
 const SLASH = Buffer.from('/');
 const O_PATH = 0o10000000; // Linux; not among node:fs constants
@@ -35,6 +36,33 @@ export function reachedPath(p: string): Buffer {
     reach(bytes.startsWith('/') ? bytes : `${Buffer.from(process.cwd()).toString('latin1')}/${bytes}`),
     'latin1',
   );
+}
+
+/** Whether two paths name the same inode (false when either cannot be stat'ed). */
+export function sameInode(a: string | Buffer, b: string | Buffer): boolean {
+  try {
+    const [x, y] = [native.stat(a), native.stat(b)];
+    return x.ino === y.ino && x.dev === y.dev;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A test for whether a scanned entry is the directory `root` names (given maybe as a symlink to
+ * it): by its inode, taken once it exists.
+ */
+export function isDirectoryOf(root: string | Buffer): (e: Pick<Entry, 'type' | 'dev' | 'ino'>) => boolean {
+  let id: { dev: number; ino: bigint } | undefined;
+  return (e) => {
+    if (e.type !== 'dir') return false;
+    try {
+      id ??= native.stat(root, { follow: true });
+    } catch {
+      return false; // not there (yet)
+    }
+    return e.ino === id.ino && e.dev === id.dev;
+  };
 }
 
 /** root + '/' + rel, as bytes; rel empty means root itself. */
