@@ -645,14 +645,15 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
         (!asRoot || (there.uid === e.uid && there.gid === e.gid));
       const ctimeMoved = e.ctimeNs > there.ctimeNs;
       if (sameStat && !ctimeMoved && !o.checksum) return 'kept';
-      if (sameStat && native.sameXattrs(src.path(e.path), dst.path(e.path))) {
+      const [from, to] = [src.path(e.path), dst.path(e.path)];
+      if (sameStat && native.sameXattrs(from, to)) {
         // Set again (the same), the copy's ctime passes the source's: later runs need not read
         // its xattrs. Not on an inode with other names: they are read again, run after run.
-        if (ctimeMoved && there.nlink === 1) native.copyMetadata(src.path(e.path), dst.path(e.path));
+        if (ctimeMoved && there.nlink === 1) native.copyMetadata(from, to);
         return 'kept';
       }
       if (there.nlink > 1) return 'copy';
-      native.copyMetadata(src.path(e.path), dst.path(e.path));
+      native.copyMetadata(from, to);
       return 'kept';
     } catch (err) {
       failedPaths.add(key(e.path));
@@ -844,11 +845,11 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
   };
 
   /**
-   * What becomes of a regular file once it is known whether the destination holds it (`there`,
-   * a regular file when `found`): left as it is, linked, or returned for the planner.
+   * What becomes of a regular file once it is known whether the destination's file of the same
+   * size (`d`, if any) holds its bytes (`same`): left as it is, linked, or returned for the planner.
    */
-  const place = async (e: Entry, there: Entry | undefined, found: boolean, linkIt: boolean) => {
-    const kept = there ? keepAttributes(e, there) : 'copy';
+  const place = async (e: Entry, d: Entry | undefined, same: boolean, linkIt: boolean) => {
+    const kept = d && same ? keepAttributes(e, d) : 'copy';
     if (kept === 'failed') return undefined; // reported
     if (kept === 'kept') {
       s.skipped++;
@@ -856,7 +857,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
       events.emit('file', { entry: e, outcome: 'skipped' } satisfies FileResult);
       return undefined;
     }
-    if (!found) await makeRoom(e); // a file found there needs no room made
+    if (!d) await makeRoom(e); // a file found there needs no room made
     if (linkIt) {
       const queued = toLane(e);
       if (queued === true) await laneRoom();
@@ -880,7 +881,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
   const settleOldest = async (): Promise<Entry | undefined> => {
     const { e, d, linkIt, same } = checking.shift()!;
     try {
-      return await place(e, (await same) ? d : undefined, true, linkIt);
+      return await place(e, d, await same, linkIt);
     } catch (err) {
       failBefore(e, err);
       return undefined;
@@ -941,7 +942,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
               }
               continue;
             }
-            const next = await place(e, d && (await sameContents(e, d)) ? d : undefined, !!d, linkIt);
+            const next = await place(e, d, !!d && (await sameContents(e, d)), linkIt);
             if (next) yield next;
             continue;
           }
