@@ -478,6 +478,48 @@ t.test('prune: an entry it rejects is not yielded, nor anything under a director
   }
 });
 
+t.test('claim: what it takes is not yielded; a promise holds the walk until it settles', async (t) => {
+  const dir = odd(t);
+  const walked = await collect(dir);
+  const all = walked.keys;
+  const typeOf = new Map(walked.entries.map((e) => [key(e.path), e.type]));
+  for (const concurrency of [1, 8]) {
+    const offered: string[] = [];
+    let held = 0;
+    let waited = 0;
+    const { keys, errors } = await collect(dir, {
+      concurrency,
+      prune: (e) => key(e.path).endsWith('.b'),
+      claim: (e) => {
+        t.equal(held, 0, 'nothing is offered while a promise it returned is pending');
+        offered.push(key(e.path));
+        if (e.type !== 'file') return false;
+        // Every other file taken with a promise: the walk must wait for it.
+        if (offered.length % 2 === 0) return true;
+        held++;
+        return sleep(2).then(() => {
+          held--;
+          waited++;
+        });
+      },
+    });
+    t.same(errors, []);
+    const kept = all.filter((k) => !k.endsWith('.b'));
+    const files = new Set(offered.filter((k) => typeOf.get(k) === 'file'));
+    t.same(
+      offered,
+      kept.filter((k) => k !== '' && typeOf.get(k) !== 'dir'),
+      `concurrency ${concurrency}: offered every entry but directories, in walk order, after prune`,
+    );
+    t.same(
+      keys,
+      kept.filter((k) => !files.has(k)),
+      'yielded all but the files it took',
+    );
+    t.ok(waited > 0, 'promises were waited for');
+  }
+});
+
 t.test('prune: nothing inside a pruned directory is read or reported, even when read ahead', async (t) => {
   const dir = diskDir(t);
   chmodSync(dir, 0o755);

@@ -831,6 +831,27 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     while (linking.size >= threads) await Promise.race(linking);
   };
 
+  // A new tree (nothing at the destination yet: a backup's snapshot): a file to link has nothing
+  // there to be compared with, and goes to its batch at once. Most do so as the scan reaches
+  // them (claimLink): 10^5 unchanged files never pass through filesToCopy's generator.
+  const fresh = prev !== undefined && !o.dryRun && !destination;
+  /** onEntry's verdict on the entry claimLink asked about and gave back: filesToCopy takes it from there. */
+  let asked: { entry: Entry; verdict: ReturnType<NonNullable<SyncOptions['onEntry']>> } | undefined;
+  const claimLink = (e: Entry): boolean | Promise<void> => {
+    // Not a hard link (its names are tracked by filesToCopy), nor while files the link batches
+    // gave back wait to be planned there.
+    if (e.type !== 'file' || e.nlink > 1 || leftByLinks.length > 0) return false;
+    const verdict = o.onEntry?.(e);
+    const queued = verdict === undefined || verdict === true ? toLane(e) : undefined;
+    if (queued === undefined) {
+      asked = { entry: e, verdict };
+      return false;
+    }
+    s.scannedFiles++;
+    s.scannedBytes += e.size;
+    return queued ? laneRoom() : true;
+  };
+
   /** A file for the planner: a large one gets its temporary file and journal first. */
   const forPlanner = (e: Entry): boolean => {
     if (e.size <= plan.largeFileThreshold) return true;
@@ -892,7 +913,8 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
   async function* filesToCopy(entries: AsyncIterable<Entry>): AsyncGenerator<Entry> {
     for await (const e of entries) {
       for (let l; (l = leftByLinks.pop());) if (forPlanner(l)) yield l;
-      const verdict = o.onEntry?.(e);
+      const verdict = asked?.entry === e ? asked.verdict : o.onEntry?.(e);
+      asked = undefined;
       // Not every verdict is awaited below (a later name of a hard link is linked to its first):
       // one left alone must not become an unhandled rejection; awaiting still sees its error.
       if (verdict instanceof Promise) verdict.catch(() => {});
@@ -930,6 +952,11 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
             if (o.dryRun) {
               await dryRunFile(e);
               continue;
+            }
+            if (linkIt && fresh) {
+              const queued = toLane(e);
+              if (queued === true) await laneRoom();
+              if (queued !== undefined) continue;
             }
             const d = await sameSize(e);
             if (d && o.checksum) {
@@ -992,18 +1019,21 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     const onError = (err: ScanError) =>
       fail(err.path, { code: err.code, errno: err.errno, syscall: err.syscall, message: err.message });
     const admit = o.admit;
+    // Layouts: read from Lustre, or recorded by an earlier copy off Lustre and now going back on.
+    const layoutsFrom = srcLustre.lustre
+      ? lustreLayouts
+      : dstLustre.lustre && layouts.active
+        ? recordedLayouts
+        : undefined;
     const scanned = scan(srcRoot, {
       oneFileSystem: o.oneFileSystem,
       signal: o.signal,
       onError,
       prune: admit ? (e) => prune(e) || !admit(e) : prune,
+      // Not before an entry has its layout.
+      claim: fresh && !layoutsFrom ? claimLink : undefined,
     });
-    // Layouts: read from Lustre, or recorded by an earlier copy off Lustre and now going back on.
-    const entries = srcLustre.lustre
-      ? lustreLayouts(scanned, src)
-      : dstLustre.lustre && layouts.active
-        ? recordedLayouts(scanned, src)
-        : scanned;
+    const entries = layoutsFrom ? layoutsFrom(scanned, src) : scanned;
     for await (const unit of planUnitsAsync(filesToCopy(entries), plan)) {
       if (o.signal?.aborted) break;
       if (unit.kind === 'chunk') chunkPlanned(unit);
