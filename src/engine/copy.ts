@@ -725,7 +725,9 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
   // rsync --link-dest for the files that may be linked, whatever their size: in batches of their own, off the
   // planner (a snapshot's 10^5 unchanged files are 10^5 links, not 10^5 planned copies). A file
   // whose previous copy turns out to differ is left by the worker and comes back to be copied.
+  // The first batches are smaller, so the workers start linking while the scan is still warming up.
   const LINK_BATCH = 2048;
+  let linkBatch = 256;
   // A batch groups its files by directory: three directories per group, then only names, so a
   // file costs the engine one short append and the worker no path walk (see native linkFiles).
   // Each file goes with its stat data as scanned, which the previous copy's is compared with.
@@ -822,7 +824,8 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     lane.names.addRange(e.path, slash + 1);
     lane.sizes.push(e.size);
     lane.owners.push(e.mode, e.uid, e.gid);
-    if (lane.entries.length < LINK_BATCH) return false;
+    if (lane.entries.length < linkBatch) return false;
+    linkBatch = Math.min(2 * linkBatch, LINK_BATCH);
     flushLane();
     return true;
   };
