@@ -15,7 +15,7 @@
 // xfsprogs needed), the source staying on the disk: there a changed file's copy shares its
 // unchanged blocks with the previous snapshot's (cp -al + rsync writes it whole).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, statfsSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, statfsSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -143,6 +143,8 @@ const used = () => {
   return (f.blocks - f.bfree) * f.bsize;
 };
 const space = { sm: () => du(smRepo), seed: () => du(seedRoot) };
+const trash = path.join(work, 'trash'); // the trials' snapshots, removed at the end
+mkdirSync(trash);
 const added = {};
 const runs = { sm: [], seed: [] };
 let manifestBytes;
@@ -165,11 +167,15 @@ for (let k = 0; k < trials; k++) {
     shared = JSON.parse(readFileSync(path.join(smRepo, 'snapshots', `${id}.json`), 'utf8')).stats.sharedBytes;
     manifestBytes = du(path.join(smRepo, 'manifests', id)) + du(path.join(smRepo, 'snapshots', `${id}.json`));
   }
-  // Back to the state before the incrementals, for the next trial.
-  for (const d of ['snapshots', 'trees', 'manifests']) {
+  // Back to the state before the incrementals, for the next trial. The two trees are moved aside,
+  // not removed: ext4 passes over inodes freed in the last 30 seconds when it allocates one
+  // (recently_deleted), so a removal just before a run made that run's mkdirs and new files
+  // slower, by as much again as the run itself at times, and whichever tool went first paid most.
+  renameSync(path.join(smRepo, 'trees', id), path.join(trash, `sm-${k}`));
+  renameSync(path.join(seedRoot, 'day2'), path.join(trash, `seed-${k}`));
+  for (const d of ['snapshots', 'manifests']) {
     rmSync(path.join(smRepo, d, d === 'snapshots' ? `${id}.json` : id), { recursive: true, force: true });
   }
-  rmSync(path.join(seedRoot, 'day2'), { recursive: true, force: true });
   rmSync(path.join(seedRoot, 'latest'));
   symlinkSync(path.join(seedRoot, 'day1'), path.join(seedRoot, 'latest'));
   if (latestId() !== fullId) throw new Error('the repository did not go back to its full snapshot');
