@@ -3,7 +3,16 @@
 // right, or absent; a rerun finishes the job.
 import t from 'tap';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { copy } from '../src/engine/copy.js';
@@ -200,3 +209,39 @@ t.test(
     t.same(describeTree(`${dir}/dst`), describeTree(`${dir}/src`));
   },
 );
+
+t.test('a copy worker that fails stops the run with WORKER_FAILED, charges no file, and a rerun resumes', async (t) => {
+  const dir = diskDir(t);
+  // An install of the CLI whose worker module throws as it loads (as a broken or half-updated
+  // install would), beside the real one: the same dist, addon and packages.
+  const top = path.resolve(path.dirname(bin), '..');
+  const broken = `${dir}/install`;
+  mkdirSync(`${broken}/bin`, { recursive: true });
+  cpSync(`${top}/dist`, `${broken}/dist`, { recursive: true });
+  cpSync(bin, `${broken}/bin/stripemover.js`);
+  cpSync(`${top}/package.json`, `${broken}/package.json`);
+  for (const d of ['node_modules', 'build']) symlinkSync(`${top}/${d}`, `${broken}/${d}`);
+  writeFileSync(`${broken}/bin/copy-worker.cjs`, "throw new Error('worker boom');\n");
+  mkdirSync(`${dir}/src/sub`, { recursive: true });
+  for (let i = 0; i < 40; i++) writeFileSync(`${dir}/src/sub/f${i}`, pseudoRandom(3000 + i, i + 5));
+  const run = (install: string, ...args: string[]) =>
+    spawnSync(process.execPath, [`${install}/bin/stripemover.js`, ...args], { encoding: 'utf8', timeout: 60_000 });
+
+  const c = run(broken, 'copy', `${dir}/src`, `${dir}/dst`);
+  t.equal(c.status, 1, c.stderr);
+  t.match(c.stderr, /a copy worker failed: worker boom/);
+  t.notMatch(c.stderr, /f\d+/, 'no file is charged with it');
+
+  // A backup: nothing committed, the lock released, and the real install resumes it.
+  const b = run(broken, 'backup', '-r', `${dir}/repo`, `${dir}/src`);
+  t.equal(b.status, 1, b.stderr);
+  t.match(b.stderr, /WORKER_FAILED/);
+  t.same(readdirSync(`${dir}/repo/snapshots`), [], 'no snapshot');
+  t.notOk(existsSync(`${dir}/repo/lock`), 'the lock is released');
+  const again = run(top, 'backup', '-r', `${dir}/repo`, `${dir}/src`);
+  t.equal(again.status, 0, again.stderr);
+  const v = run(top, 'verify', '--read-data', '-r', `${dir}/repo`);
+  t.equal(v.status, 0, v.stdout + v.stderr);
+  const id = readdirSync(`${dir}/repo/snapshots`)[0]!.replace(/\.json$/, '');
+  t.same(describeTree(`${dir}/repo/trees/${id}`), describeTree(`${dir}/src`), 'the resumed snapshot is the tree');
+});

@@ -29,7 +29,7 @@ import { deleteExtraneous, removeExtraneous, type DeleteOptions } from './delete
 import { DestinationIndex } from './destination.js';
 import { ReverseSpool } from './reverse-spool.js';
 import { DirectoryMaker } from './directory-maker.js';
-import { toErrorRecord, displayPath, sourceChanged } from '../errors.js';
+import { StripemoverError, toErrorRecord, displayPath, sourceChanged } from '../errors.js';
 import type { ErrorRecord } from '../errors.js';
 import { LINKED, LINK_LEFT, LINK_SKIPPED } from '../worker/copy-task.js';
 import type { CopyTask, FsyncPolicy, LinkResult, LinkTask, TaskResult } from '../worker/copy-task.js';
@@ -224,8 +224,12 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
   // Started on the first unit: a run with nothing to copy (a no-op sync) never pays for
   // worker threads. Workers only pass plain data to native calls: small heaps bound the RSS.
   let pool: Piscina | undefined;
-  const workers = () =>
-    (pool ??= new Piscina({
+  // A worker that fails outside a task (its module cannot load, it runs out of memory) ends the
+  // run with this error: piscina would start another in its place, and that one fail too.
+  let poolFailure: { error: unknown } | undefined;
+  const workers = () => {
+    if (pool) return pool;
+    pool = new Piscina({
       filename: workerEntry,
       minThreads: threads,
       maxThreads: threads,
@@ -233,7 +237,21 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
       // hundreds of milliseconds to start, for code (plain calls into the addon) they never see.
       execArgv: [],
       resourceLimits: { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 8 },
-    }));
+    });
+    pool.on('error', workerFailed);
+    return pool;
+  };
+  /**
+   * A worker failed: outside a task, or in one, which the pool then rejects (tasks answer every
+   * file's error as data, so a rejection is the worker's own failure, never a file's). The run
+   * stops with it; nothing is charged to the files of the tasks under way.
+   */
+  const workerFailed = (err: unknown) => {
+    if (poolFailure) return;
+    const why = err instanceof Error ? err.message : String(err);
+    poolFailure = { error: new StripemoverError('WORKER_FAILED', `a copy worker failed: ${why}`) };
+    void pool?.destroy(); // what waits on the pool is rejected
+  };
 
   const [srcLustre, dstLustre] = [lustreRoot(srcRoot), lustreRoot(dstRoot)];
   // A recorded layout says where bytes were, not where they are: only Lustre sources cut by stripes.
@@ -494,6 +512,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
       : { maxRunning: threads, maxPerStream: o.maxStreams ?? Math.max(2, threads), maxQueued: threads * 4 },
     (unit) => dirMaker.ready().then(() => workers().run(toTask(unit)) as Promise<TaskResult>),
     (unit, result, error) => {
+      if (!result && !o.signal?.aborted) return workerFailed(error);
       const paths = unit.kind === 'batch' ? unit.files.map((f) => f.path) : [unit.entry.path];
       const results = result ?? {
         copied: [],
@@ -782,11 +801,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
           });
         },
         (err) => {
-          if (o.signal?.aborted) return; // interrupted: a rerun links them
-          for (const e of entries) {
-            failedPaths.add(key(e.path));
-            fail(e.path, toErrorRecord(err), e);
-          }
+          if (!o.signal?.aborted) workerFailed(err); // interrupted: a rerun links them
         },
       )
       // What a listener of the events above throws ends the run, as the scheduler's onDone errors
@@ -832,6 +847,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
   /** Waits while as many link batches run as there are threads. */
   const laneRoom = async () => {
     while (linking.size >= threads) await Promise.race(linking);
+    if (poolFailure) throw poolFailure.error; // the walk stops
   };
 
   // A new tree (nothing at the destination yet: a backup's snapshot): a file to link has nothing
@@ -1038,7 +1054,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     });
     const entries = layoutsFrom ? layoutsFrom(scanned, src) : scanned;
     for await (const unit of planUnitsAsync(filesToCopy(entries), plan)) {
-      if (o.signal?.aborted) break;
+      if (o.signal?.aborted || poolFailure) break;
       if (unit.kind === 'chunk') chunkPlanned(unit);
       if (unit.kind === 'chunk' && chunkNeedsNoCopy(unit)) {
         const c = chunked.get(key(unit.entry.path))!;
@@ -1052,8 +1068,8 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     }
     await dirMaker.ready(); // those with nothing copied into them too
     await scheduler.drain();
-    const listenerFailure = laneFailure ?? dirMaker.failure;
-    if (listenerFailure) throw listenerFailure.error;
+    const failure = poolFailure ?? laneFailure ?? dirMaker.failure;
+    if (failure) throw failure.error;
   } catch (err) {
     if (!o.signal?.aborted) {
       // What still runs uses the roots' anchors: it ends before they are closed.
