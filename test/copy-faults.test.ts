@@ -17,7 +17,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { copy } from '../src/engine/copy.js';
 import { diskDir, isRoot, prng, pseudoRandom } from './helpers/fixtures.js';
-import { describeTree } from './helpers/tree.js';
+import { describeContents, describeTree } from './helpers/tree.js';
 
 const MiB = 1 << 20;
 const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'stripemover.js');
@@ -244,4 +244,23 @@ t.test('a copy worker that fails stops the run with WORKER_FAILED, charges no fi
   t.equal(v.status, 0, v.stdout + v.stderr);
   const id = readdirSync(`${dir}/repo/snapshots`)[0]!.replace(/\.json$/, '');
   t.same(describeTree(`${dir}/repo/trees/${id}`), describeTree(`${dir}/src`), 'the resumed snapshot is the tree');
+
+  // An incremental, where unchanged files go to link batches as the scan reaches them.
+  writeFileSync(`${dir}/src/sub/f7`, 'changed');
+  const inc = run(broken, 'backup', '-r', `${dir}/repo`, `${dir}/src`);
+  t.equal(inc.status, 1, inc.stderr);
+  t.match(inc.stderr, /WORKER_FAILED: a copy worker failed: worker boom/);
+  t.equal(readdirSync(`${dir}/repo/snapshots`).length, 1, 'no second snapshot');
+  t.equal(run(top, 'backup', '-r', `${dir}/repo`, `${dir}/src`).status, 0);
+  const after = run(top, 'verify', '--read-data', '-r', `${dir}/repo`);
+  t.equal(after.status, 0, after.stdout + after.stderr);
+  const latest = readdirSync(`${dir}/repo/snapshots`)
+    .sort()
+    .at(-1)!
+    .replace(/\.json$/, '');
+  t.same(
+    describeContents(`${dir}/repo/trees/${latest}`),
+    describeContents(`${dir}/src`),
+    'the incremental, resumed, is the tree',
+  );
 });

@@ -21,7 +21,7 @@ import {
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { diskDir, pseudoRandom, reflinkDir, sharedBytesOf, writeRandom } from './helpers/fixtures.js';
-import { describeTree } from './helpers/tree.js';
+import { describeContents } from './helpers/tree.js';
 import { backup } from '../src/repo/backup.js';
 import { restore } from '../src/repo/restore.js';
 import { sync as syncTree } from '../src/engine/copy.js';
@@ -32,7 +32,7 @@ const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'bi
 const KiB = 1024;
 
 /** A tree as describeTree sees it, but for hard links, which snapshots share with each other. */
-const contents = (root: string) => describeTree(root, { dirTimes: true }).map(({ linkGroup: _, ...rest }) => rest);
+const contents = (root: string) => describeContents(root, { dirTimes: true });
 
 function sync(...args: string[]) {
   const r = spawnSync(process.execPath, [bin, 'sync', ...args, '--json'], { encoding: 'utf8' });

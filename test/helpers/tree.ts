@@ -109,3 +109,8 @@ export function describeTree(root: string, opts: { xattrs?: boolean; dirTimes?: 
   walk(Buffer.alloc(0));
   return out;
 }
+
+/** describeTree without the link groups: a snapshot's tree, whose files have names in other snapshots too, against its source. */
+export function describeContents(root: string, opts: { xattrs?: boolean; dirTimes?: boolean } = {}): Described[] {
+  return describeTree(root, opts).map(({ linkGroup: _, ...rest }) => rest);
+}
