@@ -861,6 +861,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     // gave back wait to be planned there.
     if (e.type !== 'file' || e.nlink > 1 || leftByLinks.length > 0) return false;
     const verdict = o.onEntry?.(e);
+    if (verdict instanceof Promise) verdict.catch(() => {}); // seen where filesToCopy awaits it
     const queued = verdict === undefined || verdict === true ? toLane(e) : undefined;
     if (queued === undefined) {
       asked = { entry: e, verdict };
