@@ -10,13 +10,14 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
+  statSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { copy } from '../src/engine/copy.js';
-import { diskDir, isRoot, prng, pseudoRandom } from './helpers/fixtures.js';
+import { diskDir, isRoot, makeDeepDirs, prng, pseudoRandom } from './helpers/fixtures.js';
 import { describeContents, describeTree } from './helpers/tree.js';
 
 const MiB = 1 << 20;
@@ -224,10 +225,16 @@ t.test('a copy worker that fails stops the run with WORKER_FAILED, charges no fi
   writeFileSync(`${broken}/bin/copy-worker.cjs`, "throw new Error('worker boom');\n");
   mkdirSync(`${dir}/src/sub`, { recursive: true });
   for (let i = 0; i < 40; i++) writeFileSync(`${dir}/src/sub/f${i}`, pseudoRandom(3000 + i, i + 5));
+  // Enough files for several batches under way when the worker fails: none may be left waiting
+  // on a pool that starts new workers for them, which fail as they start (the run hung).
+  for (let d = 0; d < 12; d++) {
+    mkdirSync(`${dir}/src/many/d${d}`, { recursive: true });
+    for (let i = 0; i < 250; i++) writeFileSync(`${dir}/src/many/d${d}/f${i}`, `${d}/${i}`);
+  }
   const run = (install: string, ...args: string[]) =>
     spawnSync(process.execPath, [`${install}/bin/stripemover.js`, ...args], { encoding: 'utf8', timeout: 60_000 });
 
-  const c = run(broken, 'copy', `${dir}/src`, `${dir}/dst`);
+  const c = run(broken, 'copy', '--threads', '8', `${dir}/src`, `${dir}/dst`);
   t.equal(c.status, 1, c.stderr);
   t.match(c.stderr, /a copy worker failed: worker boom/);
   t.notMatch(c.stderr, /f\d+/, 'no file is charged with it');
@@ -263,4 +270,57 @@ t.test('a copy worker that fails stops the run with WORKER_FAILED, charges no fi
     describeContents(`${dir}/src`),
     'the incremental, resumed, is the tree',
   );
+});
+
+t.test(
+  "an error building a task in the engine (a deep directory's descriptor) is that task's files' failure, not the run's",
+  { skip: !isRoot && 'needs root for chattr +i' },
+  async (t) => {
+    const dir = diskDir(t);
+    // Past PATH_MAX, files are reached through descriptors on their directories: the engine
+    // opens them as it builds the task. An immutable directory at the destination keeps the
+    // deep ones from being made there, so that open fails.
+    mkdirSync(`${dir}/src/top`, { recursive: true });
+    makeDeepDirs(`${dir}/src/top`, 22, (level) => {
+      if (level === 21) writeFileSync('deep', 'deep');
+    });
+    for (const d of ['aaa', 'zzz']) {
+      mkdirSync(`${dir}/src/${d}`);
+      for (let i = 0; i < 300; i++) writeFileSync(`${dir}/src/${d}/f${i}`, `${d} ${i}`);
+    }
+    mkdirSync(`${dir}/dst/top`, { recursive: true });
+    execFileSync('chattr', ['+i', `${dir}/dst/top`]);
+    t.teardown(() => execFileSync('chattr', ['-i', `${dir}/dst/top`]));
+    const r = spawnSync(process.execPath, [bin, 'copy', `${dir}/src`, `${dir}/dst`], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    t.equal(r.status, 1, 'some files failed');
+    t.notMatch(r.stderr, /WORKER_FAILED|copy worker failed/, 'not a worker failure');
+    t.match(
+      r.stderr,
+      /ENOENT: No such file or directory, open '[^']*\/18d+'/,
+      'the directory it could not reach is named',
+    );
+    for (const d of ['aaa', 'zzz']) t.equal(readdirSync(`${dir}/dst/${d}`).length, 300, `${d}: all copied`);
+  },
+);
+
+t.test('a source that is one file, with --link-dest and as a backup, is linked when unchanged', async (t) => {
+  const dir = diskDir(t);
+  writeFileSync(`${dir}/one`, 'hello');
+  const sm = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' });
+  t.equal(sm('sync', `${dir}/one`, `${dir}/one.1`).status, 0);
+  const r = sm('sync', '--link-dest', `${dir}/one.1`, `${dir}/one`, `${dir}/one.2`);
+  t.equal(r.status, 0, r.stderr);
+  t.equal(statSync(`${dir}/one.2`).ino, statSync(`${dir}/one.1`).ino, 'linked');
+  for (let i = 0; i < 2; i++) {
+    const b = sm('backup', '-r', `${dir}/repo`, `${dir}/one`);
+    t.equal(b.status, 0, b.stderr);
+  }
+  writeFileSync(`${dir}/one`, 'changed');
+  t.equal(sm('backup', '-r', `${dir}/repo`, `${dir}/one`).status, 0);
+  const v = sm('verify', '--read-data', '-r', `${dir}/repo`);
+  t.equal(v.status, 0, v.stdout + v.stderr);
+  t.match(v.stdout + v.stderr, /3 snapshots/);
 });

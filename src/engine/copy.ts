@@ -241,6 +241,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     pool.on('error', workerFailed);
     return pool;
   };
+  let poolDestroyed: Promise<void> | undefined;
   /**
    * A worker failed: outside a task, or in one, which the pool then rejects (tasks answer every
    * file's error as data, so a rejection is the worker's own failure, never a file's). The run
@@ -250,8 +251,22 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     if (poolFailure) return;
     const why = err instanceof Error ? err.message : String(err);
     poolFailure = { error: new StripemoverError('WORKER_FAILED', `a copy worker failed: ${why}`) };
-    void pool?.destroy(); // what waits on the pool is rejected
+    poolDestroyed = pool?.destroy(); // what waits on the pool is rejected
   };
+  /**
+   * A task on the pool. Once a worker has failed, none: a destroyed pool would start new workers
+   * for it, which fail as they start, and the task would never settle. A rejection is always
+   * poolFailure's error, so that the caller can tell it from its own (see isPoolFailure).
+   */
+  const onPool = <R>(task: CopyTask | LinkTask, transferList?: ArrayBuffer[]): Promise<R> => {
+    if (poolFailure) return Promise.reject(poolFailure.error);
+    return (workers().run(task, { transferList }) as Promise<R>).catch((err: unknown) => {
+      if (o.signal?.aborted) throw err;
+      workerFailed(err);
+      throw poolFailure!.error;
+    });
+  };
+  const isPoolFailure = (err: unknown) => poolFailure !== undefined && err === poolFailure.error;
 
   const [srcLustre, dstLustre] = [lustreRoot(srcRoot), lustreRoot(dstRoot)];
   // A recorded layout says where bytes were, not where they are: only Lustre sources cut by stripes.
@@ -510,9 +525,15 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     perOst
       ? { maxRunning: threads, maxPerStream: o.maxStreams ?? 2, maxQueued: Math.max(threads * 4, 256) }
       : { maxRunning: threads, maxPerStream: o.maxStreams ?? Math.max(2, threads), maxQueued: threads * 4 },
-    (unit) => dirMaker.ready().then(() => workers().run(toTask(unit)) as Promise<TaskResult>),
+    (unit) => dirMaker.ready().then(() => onPool<TaskResult>(toTask(unit))),
     (unit, result, error) => {
-      if (!result && !o.signal?.aborted) return workerFailed(error);
+      if (!result && isPoolFailure(error)) return; // the run stops: nothing is charged to the files
+      for (const { entry, error } of leftOut.get(unit) ?? []) {
+        failedPaths.add(key(entry.path));
+        fail(entry.path, error, entry);
+      }
+      leftOut.delete(unit);
+
       const paths = unit.kind === 'batch' ? unit.files.map((f) => f.path) : [unit.entry.path];
       const results = result ?? {
         copied: [],
@@ -559,19 +580,36 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     },
   );
 
+  /** Files of a batch that toTask left out, and why: reported with the batch's outcome. */
+  const leftOut = new Map<WorkUnit, { entry: Entry; error: ErrorRecord }[]>();
   function toTask(unit: WorkUnit): CopyTask {
     if (unit.kind === 'batch') {
       const [sources, destinations, previous] = [new PathList(), new PathList(), prev && new PathList()];
       const bases = prev && o.reflink !== false ? new PathList() : undefined;
+      const kept: Entry[] = [];
       for (const f of unit.files) {
+        try {
+          // A deep path is reached through descriptors on its directories, opened here: one
+          // that cannot be (its directory was not made) fails this file, not its whole batch.
+          for (const root of [src, dst]) if (!root.isShort(f.path)) root.path(f.path);
+        } catch (err) {
+          leftOut.set(unit, [...(leftOut.get(unit) ?? []), { entry: f, error: toErrorRecord(err) }]);
+          continue;
+        }
+        kept.push(f);
         src.appendTo(sources, f.path);
         dst.appendTo(destinations, f.path);
-        if (mayLink.has(f)) prev?.appendTo(previous!, f.path);
-        else previous?.add();
+        try {
+          if (mayLink.has(f)) prev!.appendTo(previous!, f.path);
+          else previous?.add();
+        } catch {
+          previous!.add(); // deep, below directories the previous copy lacks: copied
+        }
         const base = bases && baseOf(f);
         if (base) bases!.add(base);
         else bases?.add(); // none
       }
+      unit.files = kept;
       return {
         kind: 'batch',
         ...taskBase,
@@ -780,7 +818,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     );
     const p = dirMaker
       .ready()
-      .then(() => workers().run(task, { transferList }) as Promise<LinkResult>)
+      .then(() => onPool<LinkResult>(task, transferList))
       .then(
         (r) => {
           if (r.statuses.length !== entries.length) throw new Error('link batch answered out of step');
@@ -801,7 +839,12 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
           });
         },
         (err) => {
-          if (!o.signal?.aborted) workerFailed(err); // interrupted: a rerun links them
+          // Interrupted: a rerun links them. A failed worker stops the run, charged to no file.
+          if (o.signal?.aborted || isPoolFailure(err)) return;
+          for (const e of entries) {
+            failedPaths.add(key(e.path));
+            fail(e.path, toErrorRecord(err), e);
+          }
         },
       )
       // What a listener of the events above throws ends the run, as the scheduler's onDone errors
@@ -813,11 +856,13 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
   let laneFailure: { error: unknown } | undefined;
   /**
    * Queues a file for linking: true when a batch has been sent off (then wait for laneRoom()),
-   * undefined when the previous copy's directory cannot be reached (the file is then copied as
-   * any other). A group's directories are made before its first file joins the batch, so a
-   * batch never gets out of step with its lists.
+   * undefined when the previous copy's directory cannot be reached, or the file is the root (a
+   * source that is one file: it has no name in a directory to link by), which is then copied as
+   * any other. A group's directories are made before its first file joins the batch, so a batch
+   * never gets out of step with its lists.
    */
   const toLane = (e: Entry): boolean | undefined => {
+    if (e.path.length === 0) return undefined;
     const slash = e.path.lastIndexOf(0x2f);
     const dirLength = Math.max(slash, 0);
     // Most files are in the directory of the one before: compared in place, no view made.
@@ -857,6 +902,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
   /** onEntry's verdict on the entry claimLink asked about and gave back: filesToCopy takes it from there. */
   let asked: { entry: Entry; verdict: ReturnType<NonNullable<SyncOptions['onEntry']>> } | undefined;
   const claimLink = (e: Entry): boolean | Promise<void> => {
+    if (poolFailure) throw poolFailure.error; // the walk stops
     // Not a hard link (its names are tracked by filesToCopy), nor while files the link batches
     // gave back wait to be planned there.
     if (e.type !== 'file' || e.nlink > 1 || leftByLinks.length > 0) return false;
@@ -903,7 +949,9 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
       const queued = toLane(e);
       if (queued === true) await laneRoom();
       if (queued !== undefined) return undefined;
-      // No previous copy to link from: copied.
+      // No batch for it: copied; the root (a source that is one file) linked by its copy batch
+      // if its previous copy matches, as any file the link batches give back.
+      if (e.path.length === 0) mayLink.add(e);
     }
     // A large file's temporary file is made now, in its directory.
     if (e.size > plan.largeFileThreshold) await dirMaker.ready();
@@ -1086,7 +1134,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     // Before the pool goes: what still runs in it ends (an abort stops copies between buffers)
     // and its outcomes are recorded. A worker terminated inside a native call takes the process.
     await Promise.allSettled([...linking, dirMaker.ready(), scheduler.settle()]);
-    await pool?.destroy();
+    await (poolDestroyed ?? pool?.destroy());
     // Large files left unfinished (interrupted, or failed): their journals stay for a rerun.
     for (const c of chunked.values()) c.journal.close(false);
     chunked.clear();

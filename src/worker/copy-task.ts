@@ -81,6 +81,7 @@ export interface LinkResult {
 export const LINKED = 0;
 export const LINK_SKIPPED = 1;
 export const LINK_LEFT = 2;
+export const LINK_FAILED = 3;
 
 /** The outcome of file `index` of the task (always 0 for a chunk). */
 export interface CopiedFile {
@@ -191,15 +192,34 @@ function copyChunk(t: ChunkTask): CopiedFile {
   }
 }
 
+/**
+ * Every error is answered as data, charged to the task's files: a task the pool rejects is then
+ * always the worker's own failure (see the engine's workerFailed), never a file's.
+ */
 export default function run(task: CopyTask | LinkTask): TaskResult | LinkResult {
   if (task.kind === 'link') {
     const { directories, names, sizes, mtimesNs, owners } = task;
-    const r = native.linkFiles(filesOptions(task), directories, names, sizes, mtimesNs, owners);
-    return { statuses: r.statuses, failed: r.failures };
+    try {
+      const r = native.linkFiles(filesOptions(task), directories, names, sizes, mtimesNs, owners);
+      return { statuses: r.statuses, failed: r.failures };
+    } catch (err) {
+      const error = toErrorRecord(err);
+      return {
+        statuses: new Uint8Array(sizes.length).fill(LINK_FAILED),
+        failed: Array.from(sizes, (_, index) => ({ index, error })),
+      };
+    }
   }
   const result: TaskResult = { copied: [], failed: [] };
   if (task.kind === 'batch') {
-    runBatch(task, result);
+    try {
+      runBatch(task, result);
+    } catch (err) {
+      const error = toErrorRecord(err);
+      let files = 0;
+      for (const byte of task.sources) if (byte === 0) files++; // one NUL ends each path
+      result.failed = Array.from({ length: files }, (_, index) => ({ index, error }));
+    }
   } else {
     try {
       result.copied.push(copyChunk(task));
