@@ -591,9 +591,12 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
         try {
           // A deep path is reached through descriptors on its directories, opened here: one
           // that cannot be (its directory was not made) fails this file, not its whole batch.
-          for (const root of [src, dst]) if (!root.isShort(f.path)) root.path(f.path);
+          if (!src.isShort(f.path)) src.path(f.path);
+          if (!dst.isShort(f.path)) dst.path(f.path);
         } catch (err) {
-          leftOut.set(unit, [...(leftOut.get(unit) ?? []), { entry: f, error: toErrorRecord(err) }]);
+          const left = leftOut.get(unit) ?? [];
+          left.push({ entry: f, error: toErrorRecord(err) });
+          leftOut.set(unit, left);
           continue;
         }
         kept.push(f);
@@ -855,14 +858,15 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
   };
   let laneFailure: { error: unknown } | undefined;
   /**
-   * Queues a file for linking: true when a batch has been sent off (then wait for laneRoom()),
-   * undefined when the previous copy's directory cannot be reached, or the file is the root (a
-   * source that is one file: it has no name in a directory to link by), which is then copied as
-   * any other. A group's directories are made before its first file joins the batch, so a batch
-   * never gets out of step with its lists.
+   * Queues a file for linking, answering as the scan's claim hook asks: true when it is queued, a
+   * promise when its batch was sent off too (await it: it settles once there is room for the
+   * next), false when it is not for a batch (the previous copy's directory cannot be reached, or
+   * it is the root, a source that is one file, with no name in a directory to link by), and is
+   * then copied as any other. A group's directories are made before its first file joins the
+   * batch, so a batch never gets out of step with its lists.
    */
-  const toLane = (e: Entry): boolean | undefined => {
-    if (e.path.length === 0) return undefined;
+  const toLane = (e: Entry): boolean | Promise<void> => {
+    if (e.path.length === 0) return false;
     const slash = e.path.lastIndexOf(0x2f);
     const dirLength = Math.max(slash, 0);
     // Most files are in the directory of the one before: compared in place, no view made.
@@ -873,7 +877,7 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
         // A deep one is reached through anchors on its directories, which the previous copy may not have.
         dirs = [src.path(dir), dst.path(dir), prev!.path(dir)];
       } catch {
-        return undefined;
+        return false;
       }
       if (lane) lane.names.add(); // the next group
       lane ??= { entries: [], directories: new PathList(), names: new PathList(), sizes: [], owners: [] };
@@ -884,10 +888,10 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     lane.names.addRange(e.path, slash + 1);
     lane.sizes.push(e.size);
     lane.owners.push(e.mode, e.uid, e.gid);
-    if (lane.entries.length < linkBatch) return false;
+    if (lane.entries.length < linkBatch) return true;
     linkBatch = Math.min(2 * linkBatch, LINK_BATCH);
     flushLane();
-    return true;
+    return laneRoom();
   };
   /** Waits while as many link batches run as there are threads. */
   const laneRoom = async () => {
@@ -908,14 +912,14 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     if (e.type !== 'file' || e.nlink > 1 || leftByLinks.length > 0) return false;
     const verdict = o.onEntry?.(e);
     if (verdict instanceof Promise) verdict.catch(() => {}); // seen where filesToCopy awaits it
-    const queued = verdict === undefined || verdict === true ? toLane(e) : undefined;
-    if (queued === undefined) {
+    const taken = verdict === undefined || verdict === true ? toLane(e) : false;
+    if (taken === false) {
       asked = { entry: e, verdict };
       return false;
     }
     s.scannedFiles++;
     s.scannedBytes += e.size;
-    return queued ? laneRoom() : true;
+    return taken;
   };
 
   /** A file for the planner: a large one gets its temporary file and journal first. */
@@ -947,8 +951,10 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
     if (!d) await makeRoom(e); // a file found there needs no room made
     if (linkIt) {
       const queued = toLane(e);
-      if (queued === true) await laneRoom();
-      if (queued !== undefined) return undefined;
+      if (queued !== false) {
+        await queued;
+        return undefined;
+      }
       // No batch for it: copied; the root (a source that is one file) linked by its copy batch
       // if its previous copy matches, as any file the link batches give back.
       if (e.path.length === 0) mayLink.add(e);
@@ -1023,8 +1029,8 @@ async function run(srcRoot: Buffer, dstRoot: Buffer, o: SyncOptions, events: Eve
             }
             if (linkIt && fresh) {
               const queued = toLane(e);
-              if (queued === true) await laneRoom();
-              if (queued !== undefined) continue;
+              if (queued !== true && queued !== false) await queued;
+              if (queued !== false) continue;
             }
             const d = await sameSize(e);
             if (d && o.checksum) {
